@@ -1,0 +1,100 @@
+"""Model configuration: every architectural choice of the Transposer network in one dataclass.
+
+The config travels with every checkpoint and every exported ONNX file (as JSON), so a model can
+always be rebuilt exactly from its snapshot.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    name: str = "default"
+    # "paper": the convolutional encoder of Liu et al. (2020), trained from scratch.
+    # "vgg": frozen VGG-19 relu3_1/relu4_1/relu5_1 features plus a learned 1x1 projection.
+    encoder: str = "paper"
+    # Channels of the three encoder scales (strides 2, 4, 8 for "paper"; 4, 8, 16 for "vgg")
+    # after projection; these are also the channels of the transposed-convolution outputs.
+    channels: tuple[int, int, int] = (32, 64, 96)
+    # Channels of the learned pixel-level features placed alongside the RGB input (level 0).
+    pixel_channels: int = 8
+    # Number of placement maps per scale (G): each map places its own transformation of the
+    # features; several maps let the network mix e.g. a sharp tiling with a smoother blend.
+    groups: int = 4
+    # Hidden channels of the small conv stack that turns a self-similarity map into placement logits.
+    map_channels: int = 16
+    # Shift radius as a fraction of the feature size: the paper uses shifts in [-h/2, h/2] (0.5).
+    # 1.0 lets copies reach every position of the 2x canvas from both sides, which seamless
+    # (wrap-around) output needs and which gives the outer ring more than one candidate copy.
+    shift_radius: float = 1.0
+    # "overlap": distances averaged over the overlap of the shifted maps; "plain": the paper's
+    # equation, summed over the overlap and divided by the total energy, which makes large
+    # shifts (small overlaps) look artificially similar.
+    ssm_norm: str = "overlap"
+    # Decoder channels per level, coarsest first, ending at the full output resolution.
+    decoder_channels: tuple[int, int, int, int] = (96, 64, 32, 16)
+    # VGG weights file for the "vgg" encoder (None: the default search, see model/vgg.py).
+    vgg_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        self.decoder_channels = tuple(self.decoder_channels)
+        if self.encoder not in ("paper", "vgg"):
+            raise ValueError(f"encoder must be 'paper' or 'vgg', got {self.encoder!r}")
+        if self.ssm_norm not in ("overlap", "plain"):
+            raise ValueError(f"ssm_norm must be 'overlap' or 'plain', got {self.ssm_norm!r}")
+        if not 0.0 < self.shift_radius <= 1.0:
+            raise ValueError(f"shift_radius must be in (0, 1], got {self.shift_radius}")
+        if len(self.channels) != 3 or len(self.decoder_channels) != 4:
+            raise ValueError("channels needs 3 entries and decoder_channels 4")
+
+    @property
+    def strides(self) -> tuple[int, int, int]:
+        return (2, 4, 8) if self.encoder == "paper" else (4, 8, 16)
+
+    @property
+    def input_multiple(self) -> int:
+        return self.strides[-1]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    def hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+# Named presets. "tiny" is for CPU smoke tests; the rest are the variants the configs/ files use.
+PRESETS: dict[str, ModelConfig] = {
+    "default": ModelConfig(),
+    "tiny": ModelConfig(name="tiny", channels=(8, 16, 16), pixel_channels=4, groups=2,
+                        map_channels=8, decoder_channels=(16, 16, 8, 8)),
+    "paper": ModelConfig(name="paper", shift_radius=0.5, ssm_norm="plain"),
+    "vgg": ModelConfig(name="vgg", encoder="vgg", channels=(64, 96, 128),
+                       decoder_channels=(128, 96, 48, 16)),
+}
+
+
+def resolve_config(name_or_config: "str | dict | ModelConfig") -> ModelConfig:
+    if isinstance(name_or_config, ModelConfig):
+        return name_or_config
+    if isinstance(name_or_config, dict):
+        return ModelConfig.from_dict(name_or_config)
+    if name_or_config not in PRESETS:
+        raise ValueError(f"unknown model {name_or_config!r}; choose one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name_or_config])
+

@@ -1,0 +1,116 @@
+"""Self-similarity maps of a feature map (Liu et al. 2020, eq. 1).
+
+    S(p, q) = - sum_{m,n,c} ||F_c(m, n) - F_c(m - p, n - q)||^2 / sum_{m,n,c} ||F_c(m, n)||^2
+
+for shifts |p| <= ry, |q| <= rx. Both sums run over the overlap of the map and its shifted copy
+(outside the map there is nothing to compare).
+
+Two normalisations:
+- "plain": the paper's equation. A shift with a small overlap sums few terms, so large shifts look
+  artificially similar (S near 0) whatever the content.
+- "overlap": the distance is averaged over the overlap and the energy over the map, so every shift
+  is judged per pixel. This is the default (ModelConfig.ssm_norm); see docs/model_card.md.
+
+The distance expands as D(s) = A(s) + A(-s) - 2 R(s), with R the autocorrelation of F (summed over
+channels) and A(s) the energy ||F||^2 summed over the overlap. Both are correlations, so the FFT
+implementation costs O(N log N); the reference implementation computes the same correlations by
+direct convolution (O(N^2)), and the tests hold the two together.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    # torch.fft has no half types; float64 is kept for gradcheck.
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+_EPS = 1e-8
+
+
+def shift_radius(size: int, fraction: float) -> int:
+    """Largest shift used for a feature axis of `size`: fraction * size, at most size - 1.
+
+    Works on symbolic sizes too (ONNX export with dynamic height/width): integer arithmetic only.
+    """
+    eighths = round(fraction * 8)
+    if eighths >= 8:
+        return size - 1
+    return (size * eighths) // 8
+
+
+def overlap_fraction(h: int, w: int, ry: int, rx: int, like: torch.Tensor) -> torch.Tensor:
+    """(1, 1, 2ry+1, 2rx+1): overlap area of the map with its (p, q)-shifted copy, over h*w."""
+    py = torch.arange(-ry, ry + 1, device=like.device, dtype=like.dtype)
+    px = torch.arange(-rx, rx + 1, device=like.device, dtype=like.dtype)
+    fy = (h - py.abs()) / h
+    fx = (w - px.abs()) / w
+    return (fy[:, None] * fx[None, :])[None, None]
+
+
+def _normalise(dist: torch.Tensor, energy: torch.Tensor, h: int, w: int, ry: int, rx: int,
+               norm: str) -> torch.Tensor:
+    # dist: (B, 1, 2ry+1, 2rx+1) summed squared distances; energy: (B, 1, 1, 1) total ||F||^2
+    if norm == "plain":
+        return -dist / (energy + _EPS)
+    if norm == "overlap":
+        frac = overlap_fraction(h, w, ry, rx, dist)
+        return -(dist / frac) / (energy + _EPS)
+    raise ValueError(f"norm must be 'overlap' or 'plain', got {norm!r}")
+
+
+def _lags(x: torch.Tensor, ry: int, rx: int) -> torch.Tensor:
+    """Reorder a circular correlation (..., Ny, Nx) so lags run -r..r along both axes."""
+    x = torch.cat([x[..., x.shape[-2] - ry:, :], x[..., : ry + 1, :]], dim=-2)
+    return torch.cat([x[..., x.shape[-1] - rx:], x[..., : rx + 1]], dim=-1)
+
+
+def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap") -> torch.Tensor:
+    """(B, C, h, w) -> (B, 1, 2ry+1, 2rx+1) self-similarity map, by FFT correlation.
+
+    Computed in float32 whatever the autocast dtype (torch.fft has no bfloat16).
+    """
+    b, _, h, w = feat.shape
+    feat = _at_least_fp32(feat)
+    # FFT length h + r: the largest lag read is r and the correlation's support is +-(h-1), so
+    # no lag we read aliases with another.
+    ny, nx = h + ry, w + rx
+    spec = torch.fft.rfft2(feat, s=(ny, nx))                      # (B, C, ny, nx//2+1)
+    power = (spec.real ** 2 + spec.imag ** 2).sum(1, keepdim=True)  # autocorrelation spectrum
+    energy_map = (feat ** 2).sum(1, keepdim=True)                  # (B, 1, h, w)
+    spec_e = torch.fft.rfft2(energy_map, s=(ny, nx))
+    spec_o = torch.fft.rfft2(torch.ones_like(energy_map[:1]), s=(ny, nx))
+    # A(s) + A(-s) has spectrum Fe conj(Fo) + conj(Fe) Fo = 2 Re(Fe conj(Fo)).
+    both = 2.0 * (spec_e.real * spec_o.real + spec_e.imag * spec_o.imag)
+    dist = torch.fft.irfft2(both - 2.0 * power, s=(ny, nx))       # (B, 1, ny, nx), lag-indexed
+    dist = _lags(dist, ry, rx).clamp_min(0.0)
+    energy = energy_map.sum((2, 3), keepdim=True)
+    return _normalise(dist, energy, h, w, ry, rx, norm)
+
+
+def self_similarity_direct(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap") -> torch.Tensor:
+    """Reference implementation: the same correlations by direct (grouped) convolution."""
+    b, c, h, w = feat.shape
+    feat = _at_least_fp32(feat)
+    padded = F.pad(feat, (rx, rx, ry, ry)).reshape(1, b * c, h + 2 * ry, w + 2 * rx)
+    # R(s): each sample's map correlated with itself; one group per sample.
+    corr = F.conv2d(padded, feat, groups=b).reshape(b, 1, 2 * ry + 1, 2 * rx + 1)
+    energy_map = (feat ** 2).sum(1, keepdim=True)
+    e_pad = F.pad(energy_map, (rx, rx, ry, ry))
+    ones = torch.ones(1, 1, h, w, dtype=feat.dtype, device=feat.device)
+    area_energy = F.conv2d(e_pad, ones)                     # A(s)
+    dist = area_energy + area_energy.flip(-1, -2) - 2.0 * corr
+    dist = dist.clamp_min(0.0)
+    energy = energy_map.sum((2, 3), keepdim=True)
+    return _normalise(dist, energy, h, w, ry, rx, norm)
+
+
+def self_similarity(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap",
+                    impl: str = "fft") -> torch.Tensor:
+    """Self-similarity map (B, 1, 2ry+1, 2rx+1) of features (B, C, h, w); impl 'fft' or 'direct'."""
+    if impl == "fft":
+        return self_similarity_fft(feat, ry, rx, norm)
+    if impl == "direct":
+        return self_similarity_direct(feat, ry, rx, norm)
+    raise ValueError(f"impl must be 'fft' or 'direct', got {impl!r}")
