@@ -8,8 +8,11 @@ for shifts |p| <= ry, |q| <= rx. Both sums run over the overlap of the map and i
 Two normalisations:
 - "plain": the paper's equation. A shift with a small overlap sums few terms, so large shifts look
   artificially similar (S near 0) whatever the content.
-- "overlap": the distance is averaged over the overlap and the energy over the map, so every shift
-  is judged per pixel. This is the default (ModelConfig.ssm_norm); see docs/model_card.md.
+- "overlap": the distance is averaged over the overlap and divided by the features' mean energy
+  *about their spatial mean*, so every shift is judged per pixel and the map's contrast does not
+  depend on a constant offset of the features (which carries no similarity information but
+  dominates the paper's denominator: with it, an untrained encoder's map is ~0 everywhere). Unrelated
+  positions score about -2, the zero shift 0. This is the default (ModelConfig.ssm_norm).
 
 The distance expands as D(s) = A(s) + A(-s) - 2 R(s), with R the autocorrelation of F (summed over
 channels) and A(s) the energy ||F||^2 summed over the overlap. Both are correlations, so the FFT
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from transposer.ops.fft import irfft2
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +54,11 @@ def overlap_fraction(h: int, w: int, ry: int, rx: int, like: torch.Tensor) -> to
     return (fy[:, None] * fx[None, :])[None, None]
 
 
+def _centre(feat: torch.Tensor, norm: str) -> torch.Tensor:
+    # Distances are unchanged by removing the mean; only the "overlap" denominator uses it.
+    return feat - feat.mean((2, 3), keepdim=True) if norm == "overlap" else feat
+
+
 def _normalise(dist: torch.Tensor, energy: torch.Tensor, h: int, w: int, ry: int, rx: int,
                norm: str) -> torch.Tensor:
     # dist: (B, 1, 2ry+1, 2rx+1) summed squared distances; energy: (B, 1, 1, 1) total ||F||^2
@@ -72,7 +82,7 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
     Computed in float32 whatever the autocast dtype (torch.fft has no bfloat16).
     """
     b, _, h, w = feat.shape
-    feat = _at_least_fp32(feat)
+    feat = _centre(_at_least_fp32(feat), norm)
     # FFT length h + r: the largest lag read is r and the correlation's support is +-(h-1), so
     # no lag we read aliases with another.
     ny, nx = h + ry, w + rx
@@ -83,7 +93,7 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
     spec_o = torch.fft.rfft2(torch.ones_like(energy_map[:1]), s=(ny, nx))
     # A(s) + A(-s) has spectrum Fe conj(Fo) + conj(Fe) Fo = 2 Re(Fe conj(Fo)).
     both = 2.0 * (spec_e.real * spec_o.real + spec_e.imag * spec_o.imag)
-    dist = torch.fft.irfft2(both - 2.0 * power, s=(ny, nx))       # (B, 1, ny, nx), lag-indexed
+    dist = irfft2(both - 2.0 * power, s=(ny, nx))       # (B, 1, ny, nx), lag-indexed
     dist = _lags(dist, ry, rx).clamp_min(0.0)
     energy = energy_map.sum((2, 3), keepdim=True)
     return _normalise(dist, energy, h, w, ry, rx, norm)
@@ -92,7 +102,7 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
 def self_similarity_direct(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap") -> torch.Tensor:
     """Reference implementation: the same correlations by direct (grouped) convolution."""
     b, c, h, w = feat.shape
-    feat = _at_least_fp32(feat)
+    feat = _centre(_at_least_fp32(feat), norm)
     padded = F.pad(feat, (rx, rx, ry, ry)).reshape(1, b * c, h + 2 * ry, w + 2 * rx)
     # R(s): each sample's map correlated with itself; one group per sample.
     corr = F.conv2d(padded, feat, groups=b).reshape(b, 1, 2 * ry + 1, 2 * rx + 1)

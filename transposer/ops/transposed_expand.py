@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from transposer.ops.fft import irfft2
+
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
     # torch.fft has no half types; float64 is kept for gradcheck.
@@ -65,7 +67,7 @@ def transposed_expand_fft(maps: torch.Tensor, filters: torch.Tensor, wrap=(False
     kr, ki = spec_k.real, spec_k.imag
     re = (mr * kr - mi * ki).sum(1)
     im = (mr * ki + mi * kr).sum(1)
-    full = torch.fft.irfft2(torch.complex(re, im), s=n)               # (B, C, 4h, 4w)
+    full = irfft2(torch.complex(re, im), s=n)               # (B, C, 4h, 4w)
     return _canvas(full, h, w, ry, rx, wrap)
 
 

@@ -1,0 +1,216 @@
+"""The Transposer network: image (B, 3, H, W) -> 2x larger texture (B, 3, 2H, 2W).
+
+Data flow (scales 1, 2, 3 = encoder strides 2, 4, 8 for the paper encoder):
+
+  encoder -> F1, F2, F3
+  self-similarity S_k of a learned projection of each F_k (ops.self_similarity)
+  placement logits, coarse to fine: L3 from S3; L2 from S2, S1 (resampled to scale 2's shift grid)
+      and L3 (upsampled). M_k = softplus(L_k) >= 0 weighs a copy of the features at each shift.
+  scale 3: the transposed convolution whose filter is a 1x1 transformation of F3 and whose input
+      is M3 (ops.transposed_expand), normalised by the placed coverage -> T3 on the 2x canvas.
+  scale 2: the same transposed convolution with M2 places each feature cell's *source coordinate*
+      -> a coordinate map: where on the input every output pixel copies from. Sampling the input
+      (and F1, F2) at those coordinates gives full-resolution detail at a cost independent of the
+      feature width, and lets the runtime carry the identical arrangement to companion maps.
+  decoder: conv blocks from T3 upward, merging the warped F2, F1 and RGB, adding a residual to the
+      warped RGB so the output starts as a learned tiling of the input itself.
+
+Seamless output: `wrap` (2,) turns the canvas into a torus on each axis: the transposed
+convolution folds what overhangs an edge back in, and every decoder convolution pads circularly on
+that axis (blended with zero padding by the 0/1 weight, so one exported graph serves all modes).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transposer.model.config import ModelConfig
+from transposer.model.encoders import build_encoder
+from transposer.ops import overlap_fraction, self_similarity, shift_radius, transposed_expand
+
+_COVER_EPS = 1e-4
+
+
+def pad_wrap(x: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
+    """Pad 1 pixel per side: circular on an axis whose wrap weight is 1, zeros where it is 0."""
+    wy, wx = wrap[0], wrap[1]
+    x = torch.cat([wy * x[..., -1:, :], x, wy * x[..., :1, :]], dim=-2)
+    return torch.cat([wx * x[..., -1:], x, wx * x[..., :1]], dim=-1)
+
+
+class WrapConv(nn.Module):
+    """3x3 convolution + LeakyReLU with wrap-aware padding."""
+
+    def __init__(self, cin: int, cout: int, act: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3)
+        self.act = act
+
+    def forward(self, x: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
+        x = self.conv(pad_wrap(x, wrap))
+        return F.leaky_relu(x, 0.2) if self.act else x
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.a = WrapConv(cin, cout)
+        self.b = WrapConv(cout, cout)
+
+    def forward(self, x: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x, wrap), wrap)
+
+
+class MapNet(nn.Module):
+    """Self-similarity (+ context) -> G placement logits on the shift grid."""
+
+    def __init__(self, cin: int, hidden: int, groups: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, hidden, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, groups, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        # Start as a sharp function of similarity: softplus(30 * S) weighs the zero shift ~10^6x
+        # more than a shift whose features differ by half their energy, so a fresh model already
+        # copies its input at the centre instead of averaging every shift.
+        self.gain = nn.Parameter(torch.full((1, groups, 1, 1), 30.0))
+
+    def forward(self, ssm: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([ssm, context], dim=1)
+        return (self.gain * ssm + self.net(x)).clamp(-30.0, 30.0)
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
+
+
+def source_coordinates(h: int, w: int, stride: int, like: torch.Tensor) -> torch.Tensor:
+    """(1, 1, 2, h, w): input-pixel (y, x) of the centre of each feature cell at `stride`."""
+    ys = (torch.arange(h, device=like.device, dtype=torch.float32) + 0.5) * stride - 0.5
+    xs = (torch.arange(w, device=like.device, dtype=torch.float32) + 0.5) * stride - 0.5
+    grid = torch.stack([ys[:, None].expand(h, w), xs[None, :].expand(h, w)])
+    return grid[None, None]
+
+
+def sample_at(x: torch.Tensor, coords: torch.Tensor, in_h: int, in_w: int) -> torch.Tensor:
+    """Bilinear sample x (B, C, h, w) at input-pixel coords (B, 2, Ho, Wo) of an in_h x in_w image."""
+    gy = (coords[:, 0] + 0.5) / in_h * 2.0 - 1.0
+    gx = (coords[:, 1] + 0.5) / in_w * 2.0 - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class Transposer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.channels
+        g, mc = config.groups, config.map_channels
+        d3, d2, d1, d0 = config.decoder_channels
+        self.encoder = build_encoder(config.encoder, config.channels, config.vgg_weights)
+        # Self-similarity is computed on a small learned projection: cheap FFTs, and the
+        # network decides which feature aspects count as "the texture repeats".
+        self.ssm_proj = nn.ModuleList(nn.Conv2d(c, mc, 1) for c in (c1, c2, c3))
+        self.map3 = MapNet(2, mc, g)                 # S3, overlap
+        self.map2 = MapNet(3 + g, mc, g)             # S2, overlap, S1 resampled, L3 upsampled
+        self.filter3 = nn.Conv2d(c3, g * c3, 1)      # the transposed convolution's filter
+        self.dec3 = DecoderBlock(c3, d3)
+        self.dec2 = DecoderBlock(d3 + c2, d2)
+        self.dec1 = DecoderBlock(d2 + c1, d1)
+        self.dec0 = DecoderBlock(d1 + 3, d0)
+        self.to_rgb = WrapConv(d0, 3, act=False)
+        nn.init.zeros_(self.to_rgb.conv.weight)
+        nn.init.zeros_(self.to_rgb.conv.bias)
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _ssm(self, k: int, feat: torch.Tensor, noise, noise_mix):
+        h, w = feat.shape[-2:]
+        ry = shift_radius(h, self.config.shift_radius)
+        rx = shift_radius(w, self.config.shift_radius)
+        s = self_similarity(self.ssm_proj[k](feat), ry, rx, self.config.ssm_norm)
+        if noise is not None:
+            s = s + noise_mix * (_resize(noise, s) - s)
+        frac = overlap_fraction(h, w, ry, rx, s).expand(s.shape[0], 1, -1, -1)
+        return s, frac
+
+    def _place(self, maps: torch.Tensor, filters: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
+        """Coverage-normalised transposed convolution: a weighted average of the placed copies."""
+        ones = torch.ones_like(filters[:, :, :1])
+        placed = transposed_expand(maps, torch.cat([filters, ones], dim=2), wrap)
+        return placed[:, :-1] / (placed[:, -1:] + _COVER_EPS)
+
+    def placement(self, x: torch.Tensor, wrap: torch.Tensor, noise=None, noise_mix=None):
+        """-> features [F1, F2, F3], T3 (B, c3, 2h3, 2w3), coords (B, 2, 2H/s2, 2W/s2)."""
+        f1, f2, f3 = self.encoder(x)
+        s1, _ = self._ssm(0, f1, noise, noise_mix)
+        s2, o2 = self._ssm(1, f2, noise, noise_mix)
+        s3, o3 = self._ssm(2, f3, noise, noise_mix)
+        logits3 = self.map3(s3, o3)
+        logits2 = self.map2(s2, torch.cat([o2, _resize(s1, s2), _resize(logits3, s2)], dim=1))
+        m3, m2 = F.softplus(logits3), F.softplus(logits2)
+        b, c3, h3, w3 = f3.shape
+        filt3 = self.filter3(f3).reshape(b, self.config.groups, c3, h3, w3)
+        t3 = self._place(m3, filt3, wrap)
+        h2, w2 = f2.shape[-2:]
+        src = source_coordinates(h2, w2, self.config.strides[1], f2)
+        src = src.expand(b, self.config.groups, 2, h2, w2)
+        coords = self._place(m2, src, wrap)
+        return [f1, f2, f3], t3, coords
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward_padded(self, x, wrap, noise=None, noise_mix=None):
+        """x with H, W multiples of config.input_multiple -> (output (B,3,2H,2W), coords (B,2,2H,2W))."""
+        in_h, in_w = x.shape[-2:]
+        (f1, f2, _), t3, coords = self.placement(x, wrap, noise, noise_mix)
+        coords = F.interpolate(coords, size=(2 * in_h, 2 * in_w), mode="bilinear", align_corners=False)
+        d = self.dec3(t3, wrap)
+        d = F.interpolate(d, scale_factor=2.0, mode="nearest")
+        d = self.dec2(torch.cat([d, sample_at(f2, _resize_to(coords, d), in_h, in_w)], 1), wrap)
+        d = F.interpolate(d, scale_factor=2.0, mode="nearest")
+        d = self.dec1(torch.cat([d, sample_at(f1, _resize_to(coords, d), in_h, in_w)], 1), wrap)
+        d = F.interpolate(d, size=(2 * in_h, 2 * in_w), mode="nearest")
+        warped = sample_at(x, coords, in_h, in_w)
+        d = self.dec0(torch.cat([d, warped], 1), wrap)
+        out = warped + self.to_rgb(d, wrap)
+        return out, coords
+
+    def forward(self, x: torch.Tensor, wrap=(False, False), noise_mix: float = 0.0,
+                seed: int | None = None) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1], any H, W -> (B, 3, 2H, 2W) in [0, 1]."""
+        return self.expand(x, wrap, noise_mix, seed)[0]
+
+    def expand(self, x, wrap=(False, False), noise_mix: float = 0.0, seed: int | None = None):
+        """Like forward, also returning the coordinate map (B, 2, 2H, 2W) in input pixels."""
+        b, _, h, w = x.shape
+        m = self.config.input_multiple
+        if h < 2 * m or w < 2 * m:
+            raise ValueError(f"input must be at least {2 * m} x {2 * m} pixels, got {w} x {h}")
+        ph, pw = (-h) % m, (-w) % m
+        top, left = ph // 2, pw // 2
+        wrap_t = wrap if isinstance(wrap, torch.Tensor) else torch.tensor(
+            [float(wrap[0]), float(wrap[1])], device=x.device)
+        if ph or pw:
+            # Pad to the encoder's multiple (circularly on wrapping axes), crop back afterwards.
+            mode = "circular" if bool(wrap_t.any()) else "reflect"
+            x = F.pad(x, (left, pw - left, top, ph - top), mode=mode)
+        noise = None
+        if noise_mix:
+            gen = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
+            noise = torch.randn(b, 1, x.shape[-2] // 4 + 1, x.shape[-1] // 4 + 1, generator=gen).to(x)
+        out, coords = self.forward_padded(x, wrap_t.to(x), noise,
+                                          torch.tensor(float(noise_mix), device=x.device))
+        if ph or pw:
+            hp, wp = x.shape[-2:]
+            oy, ox = hp // 2 + top - h // 2, wp // 2 + left - w // 2
+            out = out[..., oy: oy + 2 * h, ox: ox + 2 * w]
+            coords = coords[..., oy: oy + 2 * h, ox: ox + 2 * w]
+            coords = coords - torch.tensor([top, left], device=x.device, dtype=coords.dtype)[:, None, None]
+        return out.clamp(0.0, 1.0), coords
+
+
+def _resize_to(coords: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(coords, size=like.shape[-2:], mode="bilinear", align_corners=False)
