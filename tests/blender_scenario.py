@@ -1,0 +1,319 @@
+"""Runs inside the bpy venv (Blender 4.5 as a Python module, no window), driven by
+tests/test_blender.py:
+
+    BLENDER_USER_RESOURCES=TMP .venv-blender/bin/python tests/blender_scenario.py \
+        --zip build/blender/dist/transposer-0.1.0-linux_x64.zip --out result.json [--model tiny.onnx]
+
+Installs the built extension the way Blender's Install from Disk does, then exercises it on
+small images and writes what it measured as JSON (the pytest side makes the assertions, so a
+failure says which measurement was wrong). Each scenario runs in its own try block: one broken
+scenario records its error and the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+EXT_MODULE = "bl_ext.user_default.transposer"
+
+
+def texture(height: int, width: int, channels: int = 4, seed: int = 0) -> np.ndarray:
+    """A small structured texture (bricks of varying tone plus grain), rows top-down."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    row = (y // 8).astype(int)
+    brick = ((x + 6 * (row % 2)) // 12).astype(int)
+    tone = rng.uniform(0.35, 0.85, size=(row.max() + 1, brick.max() + 1))[row, brick]
+    mortar = ((y % 8) < 1) | (((x + 6 * (row % 2)) % 12) < 1)
+    base = np.where(mortar, 0.15, tone) + rng.normal(0, 0.03, size=(height, width))
+    rgb = np.stack([base, base * 0.8 + 0.05, base * 0.6 + 0.1], axis=-1)
+    out = np.ones((height, width, channels), dtype=np.float32)
+    out[..., :3] = np.clip(rgb, 0, 1)[..., : min(3, channels)] if channels >= 3 else np.clip(base, 0, 1)[..., None]
+    return out
+
+
+def set_pixels(image, top_down: np.ndarray) -> None:
+    image.pixels.foreach_set(np.ascontiguousarray(top_down[::-1]).ravel())
+    image.update()
+
+
+def get_pixels(image) -> np.ndarray:
+    width, height = image.size
+    buffer = np.empty(width * height * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(buffer)
+    return buffer.reshape(height, width, image.channels)[::-1].copy()
+
+
+def measure(source_before: np.ndarray, source_after: np.ndarray, result_image) -> dict:
+    """Size, content and centre agreement of an expanded image against its source."""
+    out = get_pixels(result_image)
+    height, width = source_before.shape[:2]
+    out_h, out_w = out.shape[:2]
+    top, left = (out_h - height) // 2, (out_w - width) // 2
+    centre = out[top:top + height, left:left + width, :3]
+    ring = out[..., :3].copy()
+    ring[top:top + height, left:left + width] = np.nan
+    return {
+        "name": result_image.name,
+        "size": [out_w, out_h],
+        "source_size": [width, height],
+        "is_float": bool(result_image.is_float),
+        "colorspace": result_image.colorspace_settings.name,
+        "packed": result_image.packed_file is not None,
+        "std": float(out[..., :3].std()),
+        "ring_std": float(np.nanstd(ring)),
+        "source_std": float(source_before[..., :3].std()),
+        "max": float(out[..., :3].max()),
+        "centre_mean_abs_diff": float(np.abs(centre - source_before[..., :3]).mean()),
+        "source_changed_max": float(np.abs(source_after - source_before).max()),
+    }
+
+
+def new_images(before: set[str]) -> list[str]:
+    return sorted(set(bpy.data.images.keys()) - before)
+
+
+def install(zip_path: str, model: str | None) -> dict:
+    started = time.perf_counter()
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    info = {"install": sorted(result), "seconds": round(time.perf_counter() - started, 2)}
+    info["enabled"] = EXT_MODULE in bpy.context.preferences.addons
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    if model:
+        prefs.model_path = model
+    ext = importlib.import_module(EXT_MODULE)
+    worker = importlib.import_module(EXT_MODULE + ".worker")
+    runtime = worker.load_runtime()
+    info["runtime_module"] = runtime.__name__
+    info["vendored"] = runtime.__name__.startswith(EXT_MODULE)
+    info["onnxruntime_file"] = importlib.import_module("onnxruntime").__file__
+    info["classes"] = [cls.__name__ for cls in ext.classes]
+    info["shipped_models"] = sorted(p.name for p in Path(runtime.__file__).parent.glob("models/*.onnx"))
+    return info
+
+
+def scenario_byte_image(workdir: Path) -> dict:
+    """An 8-bit sRGB PNG loaded from disk, expanded 2x by name and through the Image Editor."""
+    path = workdir / "bricks.png"
+    source = bpy.data.images.new("bricks_src", 48, 40, alpha=True)
+    set_pixels(source, texture(40, 48))
+    source.filepath_raw = str(path)
+    source.file_format = "PNG"
+    source.save()
+    bpy.data.images.remove(source)
+    image = bpy.data.images.load(str(path))
+    before_pixels = get_pixels(image)
+    before = set(bpy.data.images.keys())
+    result = bpy.ops.image.transposer_expand(image=image.name, scale=2.0, seed=1)
+    created = new_images(before)
+    out = {"operator": sorted(result), "created": created, "source_name": image.name}
+    out.update(measure(before_pixels, get_pixels(image), bpy.data.images[created[0]]))
+
+    # The same operator without image=, the way the menu runs it: the Image Editor's image.
+    area = bpy.context.window.screen.areas[0]
+    area.type = "IMAGE_EDITOR"
+    area.spaces.active.image = image
+    region = next(r for r in area.regions if r.type == "WINDOW")
+    before = set(bpy.data.images.keys())
+    with bpy.context.temp_override(area=area, region=region, space_data=area.spaces.active):
+        out["poll_with_image"] = bpy.ops.image.transposer_expand.poll()
+        result = bpy.ops.image.transposer_expand(mode="SIZE", width=80, height=56)
+        area.spaces.active.image = None
+        out["poll_without_image"] = bpy.ops.image.transposer_expand.poll()
+    created = new_images(before)
+    out["editor_operator"] = sorted(result)
+    out["editor_created"] = created
+    out["editor_size"] = list(bpy.data.images[created[0]].size) if created else None
+    area.type = "VIEW_3D"
+    return out
+
+
+def scenario_float_image(workdir: Path) -> dict:
+    """A float (HDR) Non-Color image: the new image must be float, Non-Color, values above 1 kept."""
+    image = bpy.data.images.new("height_hdr", 40, 32, alpha=True, float_buffer=True)
+    image.colorspace_settings.name = "Non-Color"
+    pixels = texture(32, 40, seed=3)
+    pixels[..., :3] *= 2.5  # HDR values up to ~2
+    set_pixels(image, pixels)
+    before_pixels = get_pixels(image)
+    before = set(bpy.data.images.keys())
+    result = bpy.ops.image.transposer_expand(image=image.name, scale=2.0)
+    created = new_images(before)
+    out = {"operator": sorted(result), "created": created, "source_max": float(before_pixels[..., :3].max())}
+    out.update(measure(before_pixels, get_pixels(image), bpy.data.images[created[0]]))
+    return out
+
+
+def scenario_material(workdir: Path) -> dict:
+    """The Shader Editor path: colour map + normal map (through a Normal Map node) + a
+    Non-Color roughness map, expanded together and the nodes re-pointed."""
+    material = bpy.data.materials.new("Bricks")
+    material.use_nodes = True
+    tree = material.node_tree
+    bsdf = tree.nodes["Principled BSDF"]
+    maps = {}
+    for name, colorspace, seed in (("bricks_col", "sRGB", 5), ("bricks_nrm", "Non-Color", 6), ("bricks_rough", "Non-Color", 7)):
+        image = bpy.data.images.new(name, 32, 32, alpha=True)
+        image.colorspace_settings.name = colorspace
+        pixels = texture(32, 32, seed=seed)
+        if name == "bricks_nrm":  # unit tangent-space normals tilted by the brick pattern
+            tilt = (pixels[..., 0] - 0.5) * 0.8
+            vectors = np.stack([tilt, tilt * 0.5, np.ones_like(tilt)], axis=-1)
+            vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True)
+            pixels[..., :3] = vectors * 0.5 + 0.5
+        set_pixels(image, pixels)
+        node = tree.nodes.new("ShaderNodeTexImage")
+        node.name = name
+        node.image = image
+        maps[name] = get_pixels(image)
+    normal_map = tree.nodes.new("ShaderNodeNormalMap")
+    tree.links.new(tree.nodes["bricks_col"].outputs["Color"], bsdf.inputs["Base Color"])
+    tree.links.new(tree.nodes["bricks_nrm"].outputs["Color"], normal_map.inputs["Color"])
+    tree.links.new(normal_map.outputs["Normal"], bsdf.inputs["Normal"])
+    tree.links.new(tree.nodes["bricks_rough"].outputs["Color"], bsdf.inputs["Roughness"])
+    tree.nodes.active = tree.nodes["bricks_col"]
+
+    before = set(bpy.data.images.keys())
+    result = bpy.ops.node.transposer_expand(material="Bricks", node="bricks_col", companions=True, assign=True)
+    out = {"operator": sorted(result), "created": new_images(before), "maps": {}}
+    for name, source in maps.items():
+        node_image = tree.nodes[name].image
+        entry = measure(source, get_pixels(bpy.data.images[name]), node_image)
+        if name == "bricks_nrm":
+            vectors = get_pixels(node_image)[..., :3] * 2 - 1
+            entry["normal_length_error"] = float(np.abs(np.linalg.norm(vectors, axis=-1) - 1).max())
+        out["maps"][name] = entry
+    return out
+
+
+def scenario_worker_thread(workdir: Path) -> dict:
+    """What the modal operator does, minus Blender's event loop: the task built on the main
+    thread, the worker thread, polling as the timer does, apply_result; and cancelling."""
+    tasks = importlib.import_module(EXT_MODULE + ".operators.task")
+    worker = importlib.import_module(EXT_MODULE + ".worker")
+    props = importlib.import_module(EXT_MODULE + ".props")
+    settings = bpy.context.scene.transposer
+    settings.scale = 2.0
+    image = bpy.data.images.new("thread_src", 32, 24, alpha=True)
+    set_pixels(image, texture(24, 32, seed=11))
+    source = get_pixels(image)  # as stored: 8-bit quantised
+    main_thread = __import__("threading").get_ident()
+
+    task = tasks.image_task(image, props.to_options(settings, bpy.context))
+    threads_seen = set()
+    background = worker.BackgroundJob(task.job)
+    original = background._on_progress
+    background._on_progress = lambda done, total: threads_seen.add(__import__("threading").get_ident()) or original(done, total)
+    task.background = background.start()
+    polls = 0
+    while not background.finished and polls < 600:  # the modal timer's job, 50 ms apart
+        time.sleep(0.05)
+        polls += 1
+    out = {"finished": background.finished, "error": repr(background.error), "cancelled": background.cancelled}
+    before = set(bpy.data.images.keys())
+    images, warnings = tasks.apply_result(task, background.result)
+    out.update(measure(source, get_pixels(image), images[0]))
+    out["progress"] = list(background.progress)
+    out["progress_off_main_thread"] = bool(threads_seen) and main_thread not in threads_seen
+    out["created"] = new_images(before)
+
+    # Cancel at the first progress report (what Esc does): nothing comes back, nothing is created.
+    before = set(bpy.data.images.keys())
+    cancelled = worker.BackgroundJob(tasks.image_task(image, props.to_options(settings, bpy.context)).job)
+    original_cancel = cancelled._on_progress
+    cancelled._on_progress = lambda done, total: (cancelled.cancel(), original_cancel(done, total))[1]
+    cancelled.start()
+    out["cancel_finished"] = cancelled.wait(30)
+    out["cancel_cancelled"] = cancelled.cancelled
+    out["cancel_result_is_none"] = cancelled.result is None
+    out["cancel_error"] = repr(cancelled.error)
+    out["cancel_created"] = new_images(before)
+    return out
+
+
+def scenario_errors(workdir: Path) -> dict:
+    """Bad input gives a Blender error report (a RuntimeError from bpy.ops in background mode)
+    and creates nothing."""
+    out = {}
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    image = bpy.data.images.new("err_src", 16, 16, alpha=True)
+    set_pixels(image, texture(16, 16))
+    before = set(bpy.data.images.keys())
+    for key, call in (
+        ("missing_image", lambda: bpy.ops.image.transposer_expand(image="no such image")),
+        ("missing_model", lambda: bpy.ops.image.transposer_expand(image="err_src")),
+    ):
+        saved = prefs.model_path
+        if key == "missing_model":
+            prefs.model_path = str(workdir / "missing.onnx")
+        try:
+            out[key] = {"result": sorted(call())}
+        except RuntimeError as error:
+            out[key] = {"error": str(error).strip()}
+        finally:
+            prefs.model_path = saved
+    out["created"] = new_images(before)
+    return out
+
+
+def scenario_unregister(workdir: Path) -> dict:
+    """Disabling removes everything it registered; enabling again works."""
+    bpy.ops.preferences.addon_disable(module=EXT_MODULE)
+    out = {
+        "scene_prop_after_disable": hasattr(bpy.types.Scene, "transposer"),
+        "operator_after_disable": hasattr(bpy.types, "IMAGE_OT_transposer_expand"),
+        "panel_after_disable": hasattr(bpy.types, "IMAGE_PT_transposer"),
+    }
+    bpy.ops.preferences.addon_enable(module=EXT_MODULE)
+    out["operator_after_enable"] = hasattr(bpy.types, "IMAGE_OT_transposer_expand")
+    out["scene_prop_after_enable"] = hasattr(bpy.types.Scene, "transposer")
+    return out
+
+
+SCENARIOS = {
+    "byte_image": scenario_byte_image,
+    "float_image": scenario_float_image,
+    "material": scenario_material,
+    "worker_thread": scenario_worker_thread,
+    "errors": scenario_errors,
+    "unregister": scenario_unregister,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--zip", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--model", default="", help="model override path (empty: the shipped model)")
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    report = {"blender": bpy.app.version_string}
+    try:
+        report["install"] = install(args.zip, args.model)
+    except Exception:
+        report["install_error"] = traceback.format_exc()
+        Path(args.out).write_text(json.dumps(report, indent=2))
+        return 1
+    for name, scenario in SCENARIOS.items():
+        started = time.perf_counter()
+        try:
+            report[name] = scenario(workdir)
+        except Exception:
+            report[name] = {"exception": traceback.format_exc()}
+        report[name]["seconds"] = round(time.perf_counter() - started, 2)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
