@@ -1,0 +1,205 @@
+"""The right-hand panel: expansion options, import and save choices, the Expand button.
+
+The widgets' ranges come from settings.py, so what the panel can produce is always valid.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                             QHBoxLayout, QLabel, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+
+from .settings import (DEVICE_CHOICES, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, SCALE_RANGE, SEAMLESS_CHOICES,
+                       SEED_RANGE, SIZE_RANGE, ExpandOptions)
+
+SEAMLESS_LABELS = {"none": "Off", "x": "Left-right (x)", "y": "Top-bottom (y)", "xy": "Both (xy)"}
+DEVICE_LABELS = {"auto": "Auto (GPU if available)", "cpu": "CPU", "cuda": "CUDA GPU"}
+FORMAT_LABELS = {"source": "Same as source", ".png": "PNG", ".tif": "TIFF", ".exr": "OpenEXR (float)"}
+DEPTH_LABELS = {0: "Like source", 8: "8-bit", 16: "16-bit"}
+CUSTOM = "Custom"
+
+
+class OptionsPanel(QWidget):
+    changed = pyqtSignal()  # any option changed (the window saves settings and marks stale results)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumWidth(250)
+        self.setMaximumWidth(340)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addWidget(self._size_group())
+        layout.addWidget(self._look_group())
+        layout.addWidget(self._device_group())
+        layout.addWidget(self._files_group())
+        layout.addStretch(1)
+        self.expand_button = QPushButton("Expand")
+        self.expand_button.setMinimumHeight(36)
+        self.cancel_button = QPushButton("Cancel")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.expand_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        layout.addLayout(buttons)
+        for signal in (self.scale_combo.currentIndexChanged, self.scale_spin.valueChanged,
+                       self.width_spin.valueChanged, self.height_spin.valueChanged,
+                       self.seamless_combo.currentIndexChanged, self.seed_spin.valueChanged,
+                       self.device_combo.currentIndexChanged, self.group_check.toggled,
+                       self.format_combo.currentIndexChanged, self.depth_combo.currentIndexChanged,
+                       self.scale_radio.toggled):
+            signal.connect(self._on_change)
+
+    # --- building ------------------------------------------------------------------------------
+    def _size_group(self) -> QGroupBox:
+        box = QGroupBox("Output size")
+        form = QFormLayout(box)
+        self.scale_radio = QRadioButton("Scale")
+        self.size_radio = QRadioButton("Size")
+        group = QButtonGroup(box)
+        group.addButton(self.scale_radio)
+        group.addButton(self.size_radio)
+        self.scale_radio.setChecked(True)
+        self.scale_combo = QComboBox()
+        for preset in SCALE_PRESETS:
+            self.scale_combo.addItem(f"{preset:g}x", preset)
+        self.scale_combo.addItem(CUSTOM, None)
+        self.scale_spin = QDoubleSpinBox()
+        self.scale_spin.setRange(*SCALE_RANGE)
+        self.scale_spin.setSingleStep(0.5)
+        self.scale_spin.setDecimals(2)
+        self.scale_spin.setSuffix(" x")
+        self.scale_spin.setValue(3.0)
+        scale_row = QHBoxLayout()
+        scale_row.addWidget(self.scale_combo)
+        scale_row.addWidget(self.scale_spin)
+        form.addRow(self.scale_radio, scale_row)
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for spin in (self.width_spin, self.height_spin):
+            spin.setRange(*SIZE_RANGE)
+            spin.setSingleStep(64)
+            spin.setValue(1024)
+        self.width_spin.setToolTip("Target width in pixels")
+        self.height_spin.setToolTip("Target height in pixels")
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.width_spin)
+        size_row.addWidget(QLabel("x"))
+        size_row.addWidget(self.height_spin)
+        form.addRow(self.size_radio, size_row)
+        return box
+
+    def _look_group(self) -> QGroupBox:
+        box = QGroupBox("Result")
+        form = QFormLayout(box)
+        self.seamless_combo = QComboBox()
+        for key in SEAMLESS_CHOICES:
+            self.seamless_combo.addItem(SEAMLESS_LABELS[key], key)
+        self.seamless_combo.setToolTip("Make the result tile without seams along these axes.\n"
+                                       "Check it with the tiled preview (T).")
+        form.addRow("Seamless", self.seamless_combo)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(*SEED_RANGE)
+        self.seed_spin.setToolTip("Same seed and same input give the same result")
+        form.addRow("Seed", self.seed_spin)
+        return box
+
+    def _device_group(self) -> QGroupBox:
+        box = QGroupBox("Compute")
+        form = QFormLayout(box)
+        self.device_combo = QComboBox()
+        for key in DEVICE_CHOICES:
+            self.device_combo.addItem(DEVICE_LABELS[key], key)
+        form.addRow("Device", self.device_combo)
+        self.provider_label = QLabel("Active: not run yet")
+        self.provider_label.setWordWrap(True)
+        self.provider_label.setToolTip("The execution provider the last expansion really ran on")
+        form.addRow(self.provider_label)
+        return box
+
+    def _files_group(self) -> QGroupBox:
+        box = QGroupBox("Files")
+        form = QFormLayout(box)
+        self.group_check = QCheckBox("Keep PBR sets together")
+        self.group_check.setChecked(True)
+        self.group_check.setToolTip("Dropped maps sharing a base name (bricks_color, bricks_normal,\n"
+                                    "bricks_roughness ...) become one item: the other maps follow the\n"
+                                    "colour map's arrangement so they stay registered with it.")
+        form.addRow(self.group_check)
+        self.format_combo = QComboBox()
+        for key in SAVE_FORMATS:
+            self.format_combo.addItem(FORMAT_LABELS[key], key)
+        form.addRow("Save as", self.format_combo)
+        self.depth_combo = QComboBox()
+        for key in SAVE_DEPTHS:
+            self.depth_combo.addItem(DEPTH_LABELS[key], key)
+        self.depth_combo.setToolTip("Bit depth of PNG and TIFF files (EXR is always float)")
+        form.addRow("Bit depth", self.depth_combo)
+        return box
+
+    # --- values --------------------------------------------------------------------------------
+    def options(self) -> ExpandOptions:
+        preset = self.scale_combo.currentData()
+        return ExpandOptions(
+            size_mode="scale" if self.scale_radio.isChecked() else "size",
+            scale=float(preset) if preset is not None else round(self.scale_spin.value(), 2),
+            width=self.width_spin.value(), height=self.height_spin.value(),
+            seamless=self.seamless_combo.currentData(), seed=self.seed_spin.value(),
+            device=self.device_combo.currentData())
+
+    def set_options(self, options: ExpandOptions) -> None:
+        widgets = (self.scale_radio, self.size_radio, self.scale_combo, self.scale_spin, self.width_spin,
+                   self.height_spin, self.seamless_combo, self.seed_spin, self.device_combo)
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            (self.scale_radio if options.size_mode == "scale" else self.size_radio).setChecked(True)
+            preset = self.scale_combo.findData(options.scale)
+            if preset >= 0:
+                self.scale_combo.setCurrentIndex(preset)
+            else:
+                self.scale_combo.setCurrentIndex(self.scale_combo.findText(CUSTOM))
+                self.scale_spin.setValue(options.scale)
+            self.width_spin.setValue(options.width)
+            self.height_spin.setValue(options.height)
+            self.seamless_combo.setCurrentIndex(self.seamless_combo.findData(options.seamless))
+            self.seed_spin.setValue(options.seed)
+            self.device_combo.setCurrentIndex(self.device_combo.findData(options.device))
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
+        self._update_enabled()
+
+    def save_format(self) -> str:
+        return self.format_combo.currentData()
+
+    def save_depth(self) -> int:
+        return self.depth_combo.currentData()
+
+    def set_file_choices(self, group_sets: bool, save_format: str, save_depth: int) -> None:
+        for widget, setter in ((self.group_check, lambda: self.group_check.setChecked(group_sets)),
+                               (self.format_combo, lambda: _select(self.format_combo, save_format)),
+                               (self.depth_combo, lambda: _select(self.depth_combo, save_depth))):
+            widget.blockSignals(True)
+            setter()
+            widget.blockSignals(False)
+
+    def set_provider(self, text: str) -> None:
+        self.provider_label.setText(f"Active: {text}")
+
+    def set_busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+
+    def _update_enabled(self) -> None:
+        by_scale = self.scale_radio.isChecked()
+        self.scale_combo.setEnabled(by_scale)
+        self.scale_spin.setEnabled(by_scale and self.scale_combo.currentData() is None)
+        self.width_spin.setEnabled(not by_scale)
+        self.height_spin.setEnabled(not by_scale)
+
+    def _on_change(self, *_) -> None:
+        self._update_enabled()
+        self.changed.emit()
+
+
+def _select(combo: QComboBox, data) -> None:
+    index = combo.findData(data)
+    if index >= 0:
+        combo.setCurrentIndex(index)

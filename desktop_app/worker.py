@@ -1,0 +1,239 @@
+"""Everything slow runs here, off the UI thread: reading images, expanding them, writing results.
+
+Jobs are QRunnables on private thread pools; they never touch a widget. They hand plain data
+(numpy arrays, QImages, strings) back through the queued signals of one JobSignals object that
+lives on the UI thread. Expansion runs one job at a time (the model already uses every core),
+in submission order; reading runs on its own pool so new drops load while a batch expands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
+from PyQt6.QtGui import QImage
+
+from . import image_files
+from .preview import to_qimage
+from .queue_model import ExpandedImage
+from .settings import ExpandOptions
+from .texture_sets import TextureSet
+
+log = logging.getLogger(__name__)
+THUMBNAIL_SIZE = 64
+
+ExpanderFactory = Callable[..., object]  # (model=, device=, threads=) -> object with .expand/.provider
+
+
+def default_expander_factory(**kwargs):
+    # Imported here so the window opens fast and tests with a fake never load onnxruntime.
+    from transposer.runtime import Expander
+
+    return Expander(**kwargs)
+
+
+def one_line(exc: BaseException) -> str:
+    """A readable one-line message for the queue and the status bar (never a traceback)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, (OSError, ValueError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class LoadedTexture:
+    pixels: np.ndarray  # guide (H, W, C) float32
+    companions: list[np.ndarray]
+    preview: QImage
+    thumbnail: QImage
+    bit_depths: list[int]  # guide then companions: 8, 16 or 32 (float); the default depth for saving
+
+
+class JobSignals(QObject):
+    loaded = pyqtSignal(int, object)  # item id, LoadedTexture
+    load_failed = pyqtSignal(int, str)  # item id, message
+    started = pyqtSignal(int)  # item id
+    progress = pyqtSignal(int, int, int)  # item id, done, total
+    expanded = pyqtSignal(int, object)  # item id, ExpandedImage
+    expand_failed = pyqtSignal(int, str)  # item id, message
+    cancelled = pyqtSignal(int)  # item id
+    saved = pyqtSignal(object, object)  # written paths, list of error messages
+
+
+class ExpanderCache:
+    """Builds an expander once per device and reuses it: creating an onnxruntime session costs
+    far more than a small expansion. Used from the expansion pool's single thread."""
+
+    def __init__(self, factory: ExpanderFactory, model: str = "default", threads: int | None = None):
+        self.factory = factory
+        self.model = model
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._expanders: dict[str, object] = {}
+
+    def get(self, device: str):
+        with self._lock:
+            if device not in self._expanders:
+                self._expanders[device] = self.factory(model=self.model, device=device, threads=self.threads)
+            return self._expanders[device]
+
+
+class _LoadJob(QRunnable):
+    def __init__(self, signals: JobSignals, item_id: int, texture: TextureSet):
+        super().__init__()
+        self.signals, self.item_id, self.texture = signals, item_id, texture
+
+    def run(self) -> None:
+        try:
+            guide = image_files.read(self.texture.guide)
+            companions, depths = [], [guide.bit_depth]
+            for role, path in self.texture.companions:
+                companion = image_files.read(path)
+                if companion.pixels.shape[:2] != guide.pixels.shape[:2]:
+                    h, w = companion.pixels.shape[:2]
+                    gh, gw = guide.pixels.shape[:2]
+                    raise ValueError(f"{role} map {path.name} is {w} x {h} but the colour map is {gw} x {gh}; "
+                                     "a PBR set must share one size")
+                companions.append(companion.pixels)
+                depths.append(companion.bit_depth)
+            preview = to_qimage(guide.pixels)
+            thumbnail = preview.scaled(THUMBNAIL_SIZE, THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation)
+            loaded = LoadedTexture(guide.pixels, companions, preview, thumbnail, depths)
+        except Exception as exc:  # any failure belongs to this item only; the queue carries on
+            log.debug("loading %s failed", self.texture.guide, exc_info=True)
+            self.signals.load_failed.emit(self.item_id, one_line(exc))
+            return
+        self.signals.loaded.emit(self.item_id, loaded)
+
+
+class _ExpandJob(QRunnable):
+    def __init__(self, signals: JobSignals, expanders: ExpanderCache, item_id: int, pixels: np.ndarray,
+                 companions: list[np.ndarray], options: ExpandOptions):
+        super().__init__()
+        self.signals, self.expanders, self.item_id = signals, expanders, item_id
+        self.pixels, self.companions, self.options = pixels, companions, options
+        self.cancel_event = threading.Event()
+
+    def _progress(self, done: int, total: int) -> bool:
+        self.signals.progress.emit(self.item_id, int(done), int(total))
+        return not self.cancel_event.is_set()  # the runtime's contract: False cancels
+
+    def run(self) -> None:
+        if self.cancel_event.is_set():  # cancelled while waiting in the pool
+            self.signals.cancelled.emit(self.item_id)
+            return
+        self.signals.started.emit(self.item_id)
+        start = time.perf_counter()
+        try:
+            expander = self.expanders.get(self.options.device)
+            result = expander.expand(self.pixels, progress=self._progress, companions=self.companions,
+                                     **self.options.expand_kwargs())
+            if self.cancel_event.is_set():
+                raise InterruptedError("cancelled")
+            expanded = ExpandedImage(
+                image=result.image, companions=list(result.companions),
+                provider=str(getattr(result, "provider", "") or getattr(expander, "provider", "")),
+                seconds=float(getattr(result, "seconds", time.perf_counter() - start)),
+                options=self.options, preview=to_qimage(result.image))
+        except Exception as exc:
+            # Whatever the expander raised once cancel was asked (the runtime's ExpandCancelled,
+            # or anything else) is a cancellation, not an error to show.
+            if self.cancel_event.is_set():
+                self.signals.cancelled.emit(self.item_id)
+            else:
+                log.debug("expanding item %d failed", self.item_id, exc_info=True)
+                self.signals.expand_failed.emit(self.item_id, one_line(exc))
+            return
+        self.signals.expanded.emit(self.item_id, expanded)
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    path: Path
+    pixels: np.ndarray
+    bit_depth: int  # 8 or 16 for PNG/TIFF; EXR is always float
+
+
+class _SaveJob(QRunnable):
+    def __init__(self, signals: JobSignals, requests: list[SaveRequest]):
+        super().__init__()
+        self.signals, self.requests = signals, requests
+
+    def run(self) -> None:
+        written, errors = [], []
+        for request in self.requests:
+            try:
+                write_atomically(request)
+                written.append(request.path)
+            except Exception as exc:
+                errors.append(f"{request.path.name}: {one_line(exc)}")
+        self.signals.saved.emit(written, errors)
+
+
+def write_atomically(request: SaveRequest) -> None:
+    """Write to a hidden temporary file beside the target, then rename it into place, so a failed
+    or interrupted write never leaves a half-written file under the artist's chosen name."""
+    path = request.path
+    temp = path.with_name(f".{path.stem}.saving-{os.getpid()}{path.suffix}")
+    try:
+        image_files.write(temp, request.pixels, request.bit_depth)
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+class Worker(QObject):
+    """Owns the thread pools; the window talks to the background only through this object."""
+
+    def __init__(self, expander_factory: ExpanderFactory = default_expander_factory, parent=None):
+        super().__init__(parent)
+        self.signals = JobSignals(self)
+        self.expanders = ExpanderCache(expander_factory)
+        self._load_pool = QThreadPool(self)
+        self._load_pool.setMaxThreadCount(1)
+        self._expand_pool = QThreadPool(self)
+        self._expand_pool.setMaxThreadCount(1)
+        self._save_pool = QThreadPool(self)
+        self._save_pool.setMaxThreadCount(1)
+        self._cancel_events: dict[int, threading.Event] = {}  # expansions not yet reported back
+        for signal in (self.signals.expanded, self.signals.expand_failed, self.signals.cancelled):
+            signal.connect(self._forget)
+
+    def load(self, item_id: int, texture: TextureSet) -> None:
+        self._load_pool.start(_LoadJob(self.signals, item_id, texture))
+
+    def expand(self, item_id: int, pixels: np.ndarray, companions: list[np.ndarray], options: ExpandOptions) -> None:
+        job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated())
+        # Only the job's event is kept: the pool owns and deletes the job itself once it has run.
+        self._cancel_events[item_id] = job.cancel_event
+        self._expand_pool.start(job)
+
+    def cancel(self) -> None:
+        """Cancel the running expansion and every one still waiting."""
+        for event in self._cancel_events.values():
+            event.set()
+
+    def save(self, requests: list[SaveRequest]) -> None:
+        self._save_pool.start(_SaveJob(self.signals, requests))
+
+    @property
+    def expanding(self) -> bool:
+        return bool(self._cancel_events)
+
+    def _forget(self, item_id: int, *_) -> None:
+        self._cancel_events.pop(item_id, None)
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Cancel and wait, so no thread outlives the window (Qt aborts on that at exit)."""
+        self.cancel()
+        for pool in (self._load_pool, self._expand_pool, self._save_pool):
+            pool.waitForDone(timeout_ms)
