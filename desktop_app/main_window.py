@@ -7,6 +7,7 @@ stream of modal dialogs; the only dialogs are the file choosers and the overwrit
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -137,8 +138,7 @@ class MainWindow(QMainWindow):
                                         "Repeat both images 3 x 3 to show seams", checkable=True)
         self.zoom_in_action = self._action("Zoom In", ["Ctrl+=", "Ctrl++", "+"], lambda: self.preview.zoom_by(1.25))
         self.zoom_out_action = self._action("Zoom Out", ["Ctrl+-", "-"], lambda: self.preview.zoom_by(0.8))
-        self.fit_action = self._action("Fit", "Ctrl+0", self.preview.fit, pix.SP_TitleBarMaxButton,
-                                       "Fit the images to the view")
+        self.fit_action = self._action("Fit", "Ctrl+0", self.preview.fit, None, "Fit the images to the view")
         self.actual_size_action = self._action("Actual Pixels", "Ctrl+1", self.preview.zoom_actual)
 
         menus = self.menuBar()
@@ -509,20 +509,19 @@ class MainWindow(QMainWindow):
             self.preview.set_images(None, None)
             self._update_actions()
             return
-        original_caption = f"Original  -  {item.name}"
-        if item.loaded:
-            original_caption += f"  -  {item.size_text()} px"
+        name = html.escape(item.name)  # captions are rich text; a file name is not markup
+        original_caption = f"<b>Original</b>  {item.size_text() + ' px' if item.loaded else ''}<br>{name}"
         if item.texture.companions:
-            original_caption += f"  (+ {', '.join(role for role, _ in item.texture.companions)})"
-        result_caption = "Result"
+            original_caption += f"  + {', '.join(role for role, _ in item.texture.companions)}"
+        result_caption = "<b>Result</b><br>&nbsp;"
         result_image = None
         if item.result is not None:
             result = item.result
             h, w = result.image.shape[:2]
-            result_caption = (f"Result  -  {w} x {h} px  -  {result.options.describe()}  -  "
+            result_caption = (f"<b>Result</b>  {w} x {h} px<br>{result.options.describe()}  \u00b7  "
                               f"{result.seconds:.1f} s on {_short_provider(result.provider)}")
             if item.stale:
-                result_caption += "  (options changed: Expand to update)"
+                result_caption += "  \u00b7  <span style='color:rgb(210,170,80)'>options changed</span>"
             result_image = result.preview
         self.preview.original.placeholder = {Status.LOADING: "Loading..."}.get(item.status, item.status_text())
         self.preview.result.placeholder = {

@@ -175,6 +175,8 @@ class PreviewPane(QWidget):
         layout.setSpacing(6)
         for view, caption in ((self.original, self.original_caption), (self.result, self.result_caption)):
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            caption.setWordWrap(True)  # a long name must not widen the view it sits under
+            caption.setMinimumWidth(10)
             caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             column = QVBoxLayout()
             column.setSpacing(4)
