@@ -48,13 +48,14 @@ def _cell(entry) -> str:
 
 def markdown(result: dict) -> str:
     """The report as markdown: a heading, the settings, the table, footnotes."""
-    s = result["settings"]
+    s, m = result["settings"], result["model"]
+    where = f" on {m['provider']}" if m.get("provider") else ""
     lines = [
-        f"# transposer eval: {result['model']['name']}",
+        f"# transposer eval: {m['name']}",
         "",
         f"{result['n_cases']} cases from {', '.join(s['data'])}: {s['size']} x {s['size']} ground truth "
         f"({s['crop']} crop, seed {s['seed']}), the model gets its {s['size'] // 2} x {s['size'] // 2} centre. "
-        f"Model: {result['model']['kind']} {result['model']['source']} on {result['model']['provider']}.",
+        f"Model: {m['kind']} {m['source']}{where}.",
         "",
         "| method | " + " | ".join(f"{title} {arrow}" for _, title, arrow in METRICS) + " |",
         "|---|" + "---|" * len(METRICS),

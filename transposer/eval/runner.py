@@ -53,13 +53,13 @@ def check_settings(size: int, crop: str, seed: int, limit: int | None) -> None:
 def check_outputs(json_path: str | Path | None, report_dir: str | Path | None, overwrite: bool) -> None:
     """Refuse, before any work, to clobber files that are not ours or that the user did not free."""
     if json_path is not None:
-        p = Path(json_path)
+        p = Path(json_path).expanduser()
         if not p.parent.is_dir():
             raise EvalError(f"--json: folder does not exist: {p.parent}")
         if p.is_dir() or (p.exists() and not overwrite):
             raise EvalError(f"--json: {p} exists (pass --overwrite to replace it)")
     if report_dir is not None:
-        d = Path(report_dir)
+        d = Path(report_dir).expanduser()
         if d.exists() and not d.is_dir():
             raise EvalError(f"--report: {d} is a file, expected a folder")
         if d.is_dir() and any(d.iterdir()):
@@ -112,6 +112,8 @@ def run_eval(
     progress(done, total) is called after each case; returning False stops with EvalCancelled.
     warn(message) receives one line per skipped image (default: warnings.warn).
     """
+    if isinstance(data_dirs, (str, Path)):   # one folder given bare, not as a list of its characters
+        data_dirs = [data_dirs]
     check_settings(size, crop, seed, limit)
     check_outputs(json_path, report_dir, overwrite)
     files = list_images(data_dirs)
@@ -142,7 +144,7 @@ def run_eval(
             _replace_dir(staging, final)
             staging = None
         if json_path is not None:
-            report.write_text_atomic(Path(json_path), report.to_json(result))
+            report.write_text_atomic(Path(json_path).expanduser(), report.to_json(result))
         return result
     finally:
         if staging is not None:          # failed or cancelled: leave nothing half-written behind
@@ -196,7 +198,8 @@ def _evaluate(net: Model, files, size, crop, seed, limit, device, use_perceptual
             panels = [(f"{report.method_label({'model': {'name': net.name}}, m)}\n"
                        f"ring SSIM {per_method[m]['ssim_ring']:.3f}  SWD {per_method[m]['swd']:.4f}", outputs[m])
                       for m in methods]
-            sheet = report.contact_sheet(case.given, panels, case.target, title=case.name)
+            sheet = report.contact_sheet(case.given, panels, case.target, title=f"{case.name}   crop at y {case.offset[0]}, x {case.offset[1]}"
+                                         + ("  (whole image)" if case.whole else ""))
             sheet.save(sheet_dir / "sheets" / f"{index:04d}_{_safe_name(str(Path(case.name).with_suffix('')))}.png")
         # Total: the cases this run can still reach; it shrinks as images are skipped.
         total = min(limit or len(files), len(files) - n_skipped)
