@@ -110,7 +110,7 @@ def draw_options(layout, props, node_options=False) -> None:
     """The option widgets, shared by the panels and the operators' dialogs."""
     layout.use_property_split = True
     layout.use_property_decorate = False
-    layout.prop(props, "mode", expand=True)
+    layout.row().prop(props, "mode", expand=True)
     if props.mode == "SCALE":
         layout.prop(props, "scale")
     else:

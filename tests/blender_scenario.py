@@ -62,6 +62,8 @@ def measure(source_before: np.ndarray, source_after: np.ndarray, result_image) -
     centre = out[top:top + height, left:left + width, :3]
     ring = out[..., :3].copy()
     ring[top:top + height, left:left + width] = np.nan
+    # What the test's tiny model must give: the source wrapped around itself.
+    wrapped = np.pad(source_before[..., :3], ((top, out_h - height - top), (left, out_w - width - left), (0, 0)), mode="wrap")
     return {
         "name": result_image.name,
         "size": [out_w, out_h],
@@ -74,6 +76,7 @@ def measure(source_before: np.ndarray, source_after: np.ndarray, result_image) -
         "source_std": float(source_before[..., :3].std()),
         "max": float(out[..., :3].max()),
         "centre_mean_abs_diff": float(np.abs(centre - source_before[..., :3]).mean()),
+        "wrap_mean_abs_diff": float(np.abs(out[..., :3] - wrapped).mean()),
         "source_changed_max": float(np.abs(source_after - source_before).max()),
     }
 
@@ -295,6 +298,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--model", default="", help="model override path (empty: the shipped model)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     report = {"blender": bpy.app.version_string}
@@ -304,7 +308,8 @@ def main() -> int:
         report["install_error"] = traceback.format_exc()
         Path(args.out).write_text(json.dumps(report, indent=2))
         return 1
-    for name, scenario in SCENARIOS.items():
+    for name in args.scenarios.split(","):
+        scenario = SCENARIOS[name]
         started = time.perf_counter()
         try:
             report[name] = scenario(workdir)

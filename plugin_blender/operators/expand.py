@@ -147,7 +147,8 @@ class ExpandOperatorBase(props.ExpandOptionProps):
             wm.event_timer_remove(self._timer)
             self._timer = None
         wm.progress_end()
-        context.workspace.status_text_set(None)
+        if context.workspace is not None:  # None while Blender is loading a file or quitting
+            context.workspace.status_text_set(None)
         _redraw_sidebars(context)
 
     # -- shared end

@@ -1,0 +1,307 @@
+"""The Blender extension, end to end: build the zip with Blender's own tool, install it into
+Blender 4.5 (PyPI's `bpy` module, run headless in a subprocess), expand images through the
+operators and check the new images.
+
+What runs for real: build.py (stage, vendored runtime, pip-downloaded onnxruntime wheel,
+`blender_ext.py build --split-platforms` and `validate`), Blender's Install from Disk with the
+bundled wheel, register/unregister, both operators (by name and from an Image Editor context),
+pixel reading/writing, colour spaces, float images, companion maps and node re-pointing, error
+reports, and the worker thread with polling and cancel exactly as the modal operator uses them.
+
+What does not: `bpy` has no window and no event loop, so the modal operator's event handling
+(timer ticks, Esc key, progress_update, status text) and the panels' drawing never run here;
+`execute` takes the inline branch instead (same task, same worker function, same
+apply_result). plugin_blender/screenshot.py draws the real panel in a real Blender window.
+
+The bpy venv (~950 MB) is created on first use at ./.venv-blender or $TRANSPOSER_BLENDER_VENV.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugin_blender"))
+import build  # noqa: E402  (plugin_blender/build.py)
+
+pytestmark = pytest.mark.blender
+
+VENV = Path(os.environ.get("TRANSPOSER_BLENDER_VENV", REPO / ".venv-blender"))
+BPY_REQUIREMENT = "bpy==4.5.*"
+SCENARIO = REPO / "tests" / "blender_scenario.py"
+SHIPPED_MODEL = REPO / "transposer" / "runtime" / "models" / "default.onnx"
+
+
+def _bpy_works(python: Path) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run([str(python), "-c", "import bpy"], capture_output=True, timeout=120)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def bpy_python() -> Path:
+    """The bpy venv's python, created when missing (a lock keeps parallel runs from racing)."""
+    python = VENV / "bin" / "python"
+    if _bpy_works(python):
+        return python
+    base = sys.executable if sys.version_info[:2] == (3, 11) else shutil.which("python3.11")
+    if base is None:
+        pytest.skip("cannot create the bpy venv: bpy 4.5 needs CPython 3.11 and none was found")
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(VENV.parent / f".{VENV.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _bpy_works(python):
+            steps = ([base, "-m", "venv", "--clear", str(VENV)], [str(python), "-m", "pip", "install", "--quiet", BPY_REQUIREMENT])
+            for step in steps:
+                done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+                if done.returncode != 0:
+                    pytest.skip(f"cannot create the bpy venv ({' '.join(step[-2:])} failed): {done.stderr.strip()[-500:]}")
+    return python
+
+
+@pytest.fixture(scope="session")
+def blender_ext(bpy_python) -> Path:
+    return build.find_blender_ext(None)  # looks in $TRANSPOSER_BLENDER_VENV, then ./.venv-blender
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory, blender_ext) -> Path:
+    out = tmp_path_factory.mktemp("blender_build")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "plugin_blender" / "build.py"), "--platform", "linux-x64",
+         "--output-dir", str(out), "--blender-ext", str(blender_ext)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert [entry["platform"] for entry in summary] == ["linux-x64"]
+    return REPO / summary[0]["zip"] if not Path(summary[0]["zip"]).is_absolute() else Path(summary[0]["zip"])
+
+
+def tiny_model(path: Path) -> Path:
+    """A contract-true stand-in for the shipped model (inputs image, wrap, noise_mix, noise;
+    outputs output, placement), whose arrangement is known exactly: the input tiled around
+    itself, i.e. output = np.pad(input, (H/2, W/2), mode="wrap"), and placement = ones at the
+    shifts (0, +-H) x (0, +-W). So the expected result of every map, companions included, is
+    known to the pixel."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name, value, dtype=np.int64):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+
+    node = helper.make_node
+    nodes = [
+        const("c0", [0]), const("c1", [1]), const("c2", [2]), const("c4", [4]),
+        const("tiles", [1, 1, 3, 3]), const("axes23", [2, 3]), const("i0", 0), const("i1", 1), const("i2", 2),
+        const("zero", 0.0, np.float32),
+        node("Shape", ["image"], ["shape"]),
+        node("Slice", ["shape", "c2", "c4", "c0"], ["hw"]),  # [H, W]
+        node("Div", ["hw", "c2"], ["half"]),
+        node("Add", ["half", "hw"], ["end0"]), node("Add", ["end0", "hw"], ["end"]),
+        node("Tile", ["image", "tiles"], ["tiled"]),  # (B, 3, 3H, 3W)
+        node("Slice", ["tiled", "half", "end", "axes23"], ["cropped"]),  # (B, 3, 2H, 2W)
+        # The graph must consume every contract input; they do not change this arrangement.
+        node("ReduceSum", ["noise"], ["n"], keepdims=0), node("ReduceSum", ["wrap"], ["w"], keepdims=0),
+        node("ReduceSum", ["noise_mix"], ["m"], keepdims=0),
+        node("Add", ["n", "w"], ["nw"]), node("Add", ["nw", "m"], ["nwm"]), node("Mul", ["nwm", "zero"], ["z"]),
+        node("Add", ["cropped", "z"], ["output"]),
+        node("Gather", ["hw", "i0"], ["H"]), node("Gather", ["hw", "i1"], ["W"]),
+        node("Mul", ["H", "i2"], ["H2"]), node("Add", ["H2", "i1"], ["PY"]),
+        node("Mul", ["W", "i2"], ["W2"]), node("Add", ["W2", "i1"], ["PX"]),
+        node("Range", ["i0", "PY", "i1"], ["ry"]), node("Range", ["i0", "PX", "i1"], ["rx"]),
+        node("Mod", ["ry", "H"], ["my"]), node("Mod", ["rx", "W"], ["mx"]),
+        node("Equal", ["my", "i0"], ["ey"]), node("Equal", ["mx", "i0"], ["ex"]),
+        node("Cast", ["ey"], ["fy"], to=TensorProto.FLOAT), node("Cast", ["ex"], ["fx"], to=TensorProto.FLOAT),
+        node("Unsqueeze", ["fy", "c1"], ["column"]), node("Unsqueeze", ["fx", "c0"], ["row"]),
+        node("Mul", ["column", "row"], ["p2"]),  # ones at rows {0, H, 2H} x columns {0, W, 2W}
+        node("Unsqueeze", ["p2", "c0"], ["p3"]), node("Unsqueeze", ["p3", "c0"], ["p4"]),
+        node("Slice", ["shape", "c0", "c1", "c0"], ["B"]),
+        node("Concat", ["B", "c1", "c1", "c1"], ["expand_to"], axis=0),
+        node("Expand", ["p4", "expand_to"], ["placement"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_transposer",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["B", 3, "H", "W"]),
+         helper.make_tensor_value_info("wrap", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("noise_mix", TensorProto.FLOAT, [1]),
+         helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["B", 1, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["B", 3, "H2", "W2"]),
+         helper.make_tensor_value_info("placement", TensorProto.FLOAT, ["B", 1, "PY", "PX"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    metadata = {"transposer.name": "tiny-test", "transposer.version": "0", "transposer.scale": "2",
+                "transposer.input_multiple": "8", "transposer.config_hash": "test", "transposer.config": "{}"}
+    for key, value in metadata.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def run_scenario(bpy_python, zip_path, workdir: Path, model: str, scenarios: str | None = None) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    resources = workdir / "blender_user"  # a fresh Blender user folder: the install lands here
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(resources))
+    command = [str(bpy_python), str(SCENARIO), "--zip", str(zip_path), "--out", str(workdir / "result.json"),
+               "--workdir", str(workdir), "--model", model]
+    if scenarios:
+        command += ["--scenarios", scenarios]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=workdir)
+    result_file = workdir / "result.json"
+    assert result_file.exists(), f"scenario wrote nothing (rc {done.returncode}):\n{done.stderr[-3000:]}"
+    report = json.loads(result_file.read_text())
+    assert "install_error" not in report, report["install_error"]
+    report["log"] = done.stdout + done.stderr
+    return report
+
+
+@pytest.fixture(scope="module")
+def scenario(bpy_python, extension_zip, tmp_path_factory) -> dict:
+    workdir = tmp_path_factory.mktemp("blender_run")
+    return run_scenario(bpy_python, extension_zip, workdir, str(tiny_model(workdir / "tiny.onnx")))
+
+
+def section(report: dict, name: str) -> dict:
+    data = report[name]
+    assert "exception" not in data, data["exception"]
+    return data
+
+
+def check_expanded(entry: dict, scale: int = 2, exact: bool = True) -> None:
+    """Twice the size, not blank, centre equal to the source, source untouched."""
+    width, height = entry["source_size"]
+    assert entry["size"] == [width * scale, height * scale]
+    assert entry["ring_std"] > 0.5 * entry["source_std"], "the grown border is blank"
+    assert entry["centre_mean_abs_diff"] < (0.002 if exact else 0.03)
+    assert entry["source_changed_max"] == 0.0, "the source image was modified"
+    assert entry["packed"], "the new image would be lost on save"
+    if exact:  # the tiny model's arrangement is known: the input wrapped around itself
+        assert entry["wrap_mean_abs_diff"] < 0.002
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_build_zip_contents(extension_zip):
+    with zipfile.ZipFile(extension_zip) as archive:
+        names = set(archive.namelist())
+        manifest = archive.read("blender_manifest.toml").decode()
+    assert {"__init__.py", "worker.py", "operators/expand.py", "ui/panels.py", "transposer/__init__.py",
+            "transposer/runtime/__init__.py"} <= names
+    assert "wheels/onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl" in names
+    assert not any(n.endswith(("build.py", "screenshot.py", ".pyc")) or "__pycache__" in n for n in names)
+    assert 'platforms = [\n  "linux-x64",\n]' in manifest
+
+
+def test_manifest_helpers():
+    assert build.wheel_platform("onnxruntime_directml-1.24.4-cp311-cp311-win_amd64.whl") == "windows-x64"
+    assert build.wheel_platform("onnxruntime-1.23.2-cp311-cp311-macosx_13_0_x86_64.whl") == "macos-x64"
+    assert build.wheel_platform("onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl") == "linux-x64"
+    with pytest.raises(build.BuildError, match="unknown platform tag 'freebsd_x86_64'"):
+        build.wheel_platform("x-1-cp311-cp311-freebsd_x86_64.whl")
+    text = (REPO / "plugin_blender" / "blender_manifest.toml").read_text()
+    manifest = build.tomllib.loads(text)
+    # Every platform has exactly one wheel, and the manifest's version is the package's.
+    assert sorted(build.wheel_platform(w) for w in manifest["wheels"]) == sorted(manifest["platforms"])
+    assert manifest["version"] == build.read_version()
+    restricted = build.tomllib.loads(build.restrict_manifest(text, ["macos-arm64"], [manifest["wheels"][3]]))
+    assert restricted["platforms"] == ["macos-arm64"] and restricted["permissions"]["files"]
+
+
+def test_build_rejects_unknown_platform(blender_ext, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "plugin_blender" / "build.py"), "--platform", "amiga-68k", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: --platform: amiga-68k not in the manifest's platforms")
+    assert "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- inside Blender
+
+
+def test_install_registers_and_uses_bundled_packages(scenario):
+    install = scenario["install"]
+    assert install["install"] == ["FINISHED"] and install["enabled"]
+    assert install["vendored"], f"runtime came from {install['runtime_module']}, not the extension"
+    assert "/extensions/" in install["onnxruntime_file"], "onnxruntime must come from the bundled wheel"
+    assert install["classes"][:2] == ["TransposerPreferences", "TransposerSettings"]
+
+
+def test_expand_byte_image(scenario):
+    data = section(scenario, "byte_image")
+    assert data["operator"] == ["FINISHED"]
+    assert data["created"] == ["bricks_expanded"] and data["source_name"] == "bricks.png"
+    check_expanded(data)
+    assert data["is_float"] is False and data["colorspace"] == "sRGB"
+    # From an Image Editor (no image= argument), with an exact target size.
+    assert data["poll_with_image"] is True and data["poll_without_image"] is False
+    assert data["editor_operator"] == ["FINISHED"] and data["editor_size"] == [80, 56]
+
+
+def test_expand_float_image_keeps_float_colour_space_and_hdr(scenario):
+    data = section(scenario, "float_image")
+    assert data["operator"] == ["FINISHED"]
+    check_expanded(data)
+    assert data["is_float"] is True and data["colorspace"] == "Non-Color"
+    assert data["max"] > 1.5 and abs(data["max"] - data["source_max"]) < 1e-3, "HDR values were clipped"
+
+
+def test_material_companion_maps_follow_the_colour_map(scenario):
+    data = section(scenario, "material")
+    assert data["operator"] == ["FINISHED"]
+    assert data["created"] == ["bricks_col_expanded", "bricks_nrm_expanded", "bricks_rough_expanded"]
+    maps = data["maps"]
+    for name, entry in maps.items():
+        assert entry["name"] == f"{name}_expanded", "the node was not pointed at its expanded image"
+        check_expanded(entry)
+    assert maps["bricks_nrm"]["colorspace"] == maps["bricks_rough"]["colorspace"] == "Non-Color"
+    assert maps["bricks_col"]["colorspace"] == "sRGB"
+    assert maps["bricks_nrm"]["normal_length_error"] < 0.02
+
+
+def test_worker_thread_progress_and_cancel(scenario):
+    data = section(scenario, "worker_thread")
+    assert data["finished"] and data["error"] == "None" and not data["cancelled"]
+    assert data["progress"][0] == data["progress"][1] >= 1
+    assert data["progress_off_main_thread"]
+    assert data["created"] == ["thread_src_expanded"]
+    check_expanded(data)
+    assert data["cancel_finished"] and data["cancel_cancelled"] and data["cancel_result_is_none"]
+    assert data["cancel_error"] == "None" and data["cancel_created"] == []
+
+
+def test_bad_input_is_an_error_report_and_creates_nothing(scenario):
+    data = section(scenario, "errors")
+    assert data["missing_image"]["error"] == "Error: image: no image named 'no such image'"
+    assert "missing.onnx" in data["missing_model"]["error"]
+    assert "Traceback" not in data["missing_model"]["error"]
+    assert data["created"] == []
+
+
+def test_disable_unregisters_everything(scenario):
+    data = section(scenario, "unregister")
+    assert not data["scene_prop_after_disable"] and not data["operator_after_disable"] and not data["panel_after_disable"]
+    assert data["operator_after_enable"] and data["scene_prop_after_enable"]
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the shipped model (transposer/runtime/models/default.onnx) is not there yet")
+def test_shipped_model_expands_in_blender(bpy_python, extension_zip, tmp_path):
+    report = run_scenario(bpy_python, extension_zip, tmp_path, model="", scenarios="byte_image")
+    assert report["install"]["shipped_models"], "the zip carries no model"
+    data = section(report, "byte_image")
+    assert data["operator"] == ["FINISHED"]
+    check_expanded(data, exact=False)
