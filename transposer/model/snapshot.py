@@ -1,0 +1,91 @@
+"""Inference snapshots: one safetensors file holding the (EMA) weights and the ModelConfig.
+
+A snapshot is all that export and evaluation need; it is separate from the trainer's resume state
+(optimizer, RNG, step), so it stays small and loads without pickle (safetensors cannot run code).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+FORMAT = "transposer-snapshot-1"
+_UMASK = os.umask(0)   # read the process umask (the call sets it, so put it straight back)
+os.umask(_UMASK)
+
+
+def write_atomic(path: str | Path, write: Callable[[str], None]) -> None:
+    """Run `write(tmp_path)` on a temporary file beside `path`, then rename it over `path`.
+
+    The rename is atomic on POSIX and Windows, so a crash or kill -9 at any moment leaves either
+    the old file or the new one, never a torn one. The temp file lives in the same folder because
+    a rename across file systems is a copy.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A name no other writer uses (pid + random), created by `write` itself so the file gets the
+    # usual permissions (mkstemp would make it private).
+    tmp = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"))
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)     # some writers (safetensors) create files private
+        with open(tmp, "rb") as f:          # the data must be on disk before the rename is
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_snapshot(path: str | Path, model: nn.Module, config: ModelConfig,
+                  metadata: dict[str, str] | None = None) -> None:
+    """Write `model`'s state dict and `config` to `path` (safetensors), atomically."""
+    from safetensors.torch import save_file
+
+    # clone(): safetensors refuses tensors that share storage; contiguous CPU copies are plain.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {
+        "format": FORMAT,
+        "transposer.name": config.name,
+        "transposer.config": config.to_json(),
+        "transposer.config_hash": config.hash(),
+    }
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_snapshot_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"snapshot not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ValueError(f"{path} is not a safetensors file ({exc})") from None
+    if "transposer.config" not in meta:
+        raise ValueError(f"{path} is not a transposer snapshot (no transposer.config metadata)")
+    return meta
+
+
+def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the network from the snapshot's config and load its weights; eval mode."""
+    from safetensors.torch import load_file
+
+    from . import build_model
+
+    meta = read_snapshot_metadata(path)
+    config = ModelConfig.from_dict(json.loads(meta["transposer.config"]))
+    model = build_model(config)
+    model.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    return model.to(device).eval()
