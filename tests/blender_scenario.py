@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -292,14 +294,146 @@ SCENARIOS = {
 }
 
 
+# ---------------------------------------------------------------- a real window (Blender 3.4 GUI)
+# The `bpy` module has no event loop, so the modal operator cannot run there. With a windowed
+# Blender (Debian's 3.4 under Xvfb) it can: the staged extension is loaded as a classic add-on
+# and its wheel unpacked onto sys.path (what Blender 4.2+ does on install), then the operator is
+# invoked as a button would, and timers watch it run, finish, and stop on a real Esc key.
+
+
+def load_as_classic_addon(stage: Path, workdir: Path) -> str:
+    import addon_utils
+    import zipfile
+
+    parent = workdir / "classic_addon"
+    shutil.rmtree(parent, ignore_errors=True)
+    shutil.copytree(stage, parent / "transposer", ignore=shutil.ignore_patterns("wheels"))
+    with open(parent / "transposer" / "__init__.py", "a", encoding="utf-8") as init:
+        init.write('\nbl_info = {"name": "Transposer", "blender": (3, 4, 0), "category": "Material"}\n')
+    site = workdir / "classic_site"
+    for wheel in (stage / "wheels").glob("*linux*x86_64.whl"):
+        zipfile.ZipFile(wheel).extractall(site)
+    sys.path[:0] = [str(parent), str(site)]
+    addon_utils.enable("transposer", default_set=True, handle_error=None)
+    return "transposer"
+
+
+class GuiRun:
+    """Steps chained by bpy.app.timers, so Blender's event loop runs in between."""
+
+    def __init__(self, args):
+        self.args = args
+        self.workdir = Path(args.workdir)
+        self.report = {"blender": bpy.app.version_string, "timer_ticks_while_running": 0}
+
+    def start(self):
+        subprocess.run(["xdotool", "key", "Escape"], check=True)  # close the splash screen
+        bpy.context.preferences.filepaths.temporary_directory = str(self.workdir)  # quit.blend goes here
+        module = load_as_classic_addon(Path(self.args.stage), self.workdir)
+        self.expand = importlib.import_module(module + ".operators.expand")
+        self.worker = importlib.import_module(module + ".worker")
+        bpy.context.preferences.addons[module].preferences.model_path = self.args.model
+        self.image = bpy.data.images.new("gui_src", 32, 24, alpha=True)
+        set_pixels(self.image, texture(24, 32, seed=21))
+        self.source = get_pixels(self.image)
+        screen = bpy.context.window.screen
+        self.area = max(screen.areas, key=lambda a: a.width * a.height)
+        self.area.type = "IMAGE_EDITOR"
+        self.area.spaces.active.image = self.image
+        self.before = set(bpy.data.images.keys())
+        self.report["invoke"] = sorted(self.invoke())
+        self.started = time.perf_counter()
+        return self.wait_finished
+
+    def invoke(self):
+        region = next(r for r in self.area.regions if r.type == "WINDOW")
+        with bpy.context.temp_override(window=bpy.context.window, area=self.area, region=region):
+            return bpy.ops.image.transposer_expand("INVOKE_DEFAULT")
+
+    def wait_finished(self):
+        if self.expand.active_task() is not None and time.perf_counter() - self.started < 30:
+            self.report["timer_ticks_while_running"] += 1
+            return 0.05
+        created = new_images(self.before)
+        self.report["created"] = created
+        self.report["last_run"] = self.expand.last_run_summary()
+        if created:
+            self.report["result"] = measure(self.source, get_pixels(self.image), bpy.data.images[created[0]])
+        # Now a slow job (the runtime replaced by one that reports progress every 50 ms for
+        # 10 s) to show that Blender keeps running while it works and that Esc stops it.
+        runtime = self.worker.load_runtime()
+
+        def slow_run_job(job, progress=None):
+            for step in range(200):
+                if progress is not None and progress(step, 200) is False:
+                    raise runtime.ExpandCancelled("cancelled")
+                time.sleep(0.05)
+            raise AssertionError("the slow job was not cancelled")
+
+        self.worker.run_job = slow_run_job
+        self.before = set(bpy.data.images.keys())
+        self.report["slow_invoke"] = sorted(self.invoke())
+        self.started = time.perf_counter()
+        self.ticks = 0
+        return self.press_escape
+
+    def press_escape(self):
+        self.ticks += 1
+        task = self.expand.active_task()
+        if self.ticks < 10:  # ~0.5 s of Blender running its event loop beside the worker
+            return 0.05
+        self.report["slow_progress_before_escape"] = list(task.background.progress) if task else None
+        self.report["timer_ticks_during_slow_job"] = self.ticks  # Blender's loop kept running
+        x = self.area.x + self.area.width // 2
+        y = bpy.context.window.height - (self.area.y + self.area.height // 2)
+        subprocess.run(["xdotool", "mousemove", str(x), str(y), "key", "Escape"], check=True)
+        self.escape_time = time.perf_counter()
+        return self.wait_cancelled
+
+    def wait_cancelled(self):
+        if self.expand.active_task() is not None and time.perf_counter() - self.escape_time < 10:
+            return 0.05
+        self.report["cancel_seconds"] = round(time.perf_counter() - self.escape_time, 2)
+        self.report["cancel_still_running"] = self.expand.active_task() is not None
+        self.report["cancel_created"] = new_images(self.before)
+        return self.finish()
+
+    def finish(self):
+        Path(self.args.out).write_text(json.dumps(self.report, indent=2))
+        bpy.ops.wm.quit_blender()
+
+    def step(self, function):
+        def run():
+            try:
+                following = function()
+            except Exception:
+                self.report["exception"] = traceback.format_exc()
+                return self.finish()
+            if callable(following):
+                bpy.app.timers.register(self.step(following), first_interval=0.05)
+                return None
+            return following
+        return run
+
+
+def main_gui(args) -> None:
+    run = GuiRun(args)
+    bpy.app.timers.register(run.step(run.start), first_interval=1.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--zip", required=True)
+    parser.add_argument("--gui", action="store_true", help="run the modal operator in a windowed Blender")
+    parser.add_argument("--stage", help="--gui: the staged extension folder (build/blender/stage)")
+    parser.add_argument("--zip")
     parser.add_argument("--out", required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--model", default="", help="model override path (empty: the shipped model)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
-    args = parser.parse_args()
+    args = parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else None)
+    if args.gui:
+        main_gui(args)
+        return 0
     workdir = Path(args.workdir)
     report = {"blender": bpy.app.version_string}
     try:
@@ -321,4 +455,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--gui" in sys.argv:
+        main()  # returns at once; the timers do the work inside Blender's event loop
+    else:
+        sys.exit(main())
