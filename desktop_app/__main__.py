@@ -23,11 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", action="append", default=[], metavar="FILE",
                         help="image or folder to open (repeatable; same as giving it positionally)")
     headless = parser.add_argument_group(
-        "headless mode", "--screenshot runs without showing a window and exits; with no display, "
+        "headless mode", "--screenshot opens the window, takes the picture once the result is shown and exits; with no display, "
         "Qt's offscreen platform is used")
     headless.add_argument("--expand", action="store_true", help="expand the opened files")
     headless.add_argument("--screenshot", metavar="OUT.png",
-                          help="save a screenshot of the window once the result is shown, then exit")
+                          help="save a screenshot of the window (format from the extension)")
     headless.add_argument("--overwrite", action="store_true", help="replace an existing screenshot file")
     headless.add_argument("--scale", type=float, default=2.0, help="output side / input side (default 2)")
     headless.add_argument("--seamless", choices=SEAMLESS_CHOICES, default="none",

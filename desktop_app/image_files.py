@@ -5,6 +5,7 @@ PROVISIONAL: reads/writes with Pillow until transposer.runtime.imageio lands; th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,35 @@ def save_depth(choice: int, source_depth: int) -> int:
 def expanded_path(folder: Path, source: Path, suffix: str) -> Path:
     """`<folder>/<source name>_expanded<suffix>`, the name Save All uses."""
     return Path(folder) / f"{source.stem}_expanded{suffix}"
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    path: Path
+    pixels: np.ndarray  # (H, W, C) float32
+    bit_depth: int  # 8 or 16 for PNG/TIFF; EXR is always float
+
+
+def plan_saves(path: Path, image: np.ndarray, companions: list[tuple[Path, np.ndarray]],
+               depth_choice: int, source_depths: list[int]) -> list[SaveRequest]:
+    """The guide result at `path`; each companion result beside it as <its source name>_expanded
+    with the same extension. `source_depths`: guide then companions."""
+    depths = list(source_depths) + [8] * (1 + len(companions) - len(source_depths))
+    requests = [SaveRequest(path, image, save_depth(depth_choice, depths[0]))]
+    for (source, pixels), depth in zip(companions, depths[1:]):
+        requests.append(SaveRequest(expanded_path(path.parent, source, path.suffix), pixels,
+                                    save_depth(depth_choice, depth)))
+    return requests
+
+
+def write_atomically(request: SaveRequest) -> None:
+    """Write to a hidden temporary file beside the target, then rename it into place, so a failed
+    or interrupted write never leaves a half-written file under the artist's chosen name."""
+    path = request.path
+    temp = path.with_name(f".{path.stem}.saving-{os.getpid()}{path.suffix}")
+    try:
+        write(temp, request.pixels, request.bit_depth)
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()

@@ -17,12 +17,13 @@ from PyQt6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel
                              QMessageBox, QProgressBar, QPushButton, QSplitter, QStyle, QVBoxLayout, QWidget)
 
 from . import image_files
+from .image_files import SaveRequest
 from .options_panel import OptionsPanel
 from .preview import PreviewPane
 from .queue_model import QueueItem, QueueModel, Status
 from .settings import ExpandOptions, SettingsStore
 from .texture_sets import collect_image_paths, group_texture_sets
-from .worker import ExpanderFactory, LoadedTexture, SaveRequest, Worker, default_expander_factory
+from .worker import ExpanderFactory, LoadedTexture, Worker, default_expander_factory
 
 TITLE = "Transposer"
 ERROR_STYLE = "color: rgb(230, 90, 80);"
@@ -412,15 +413,8 @@ class MainWindow(QMainWindow):
         self._write(requests)
 
     def _requests_for(self, item: QueueItem, path: Path) -> list[SaveRequest]:
-        """The guide result at `path`, each companion beside it as <its name>_expanded<ext>."""
-        result = item.result
-        depth = self.options.save_depth()
-        depths = item.bit_depths or [8] * (1 + len(result.companions))
-        requests = [SaveRequest(path, result.image, image_files.save_depth(depth, depths[0]))]
-        for (_, source), pixels, source_depth in zip(item.texture.companions, result.companions, depths[1:]):
-            target = image_files.expanded_path(path.parent, source, path.suffix)
-            requests.append(SaveRequest(target, pixels, image_files.save_depth(depth, source_depth)))
-        return requests
+        companions = [(source, pixels) for (_, source), pixels in zip(item.texture.companions, item.result.companions)]
+        return image_files.plan_saves(path, item.result.image, companions, self.options.save_depth(), item.bit_depths)
 
     def _write(self, requests: list[SaveRequest]) -> None:
         inputs = {i.texture.guide.resolve() for i in self.model.items()}

@@ -9,18 +9,17 @@ in submission order; reading runs on its own pool so new drops load while a batc
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
 from PyQt6.QtGui import QImage
 
 from . import image_files
+from .image_files import SaveRequest
 from .preview import to_qimage
 from .queue_model import ExpandedImage
 from .settings import ExpandOptions
@@ -155,13 +154,6 @@ class _ExpandJob(QRunnable):
         self.signals.expanded.emit(self.item_id, expanded)
 
 
-@dataclass(frozen=True)
-class SaveRequest:
-    path: Path
-    pixels: np.ndarray
-    bit_depth: int  # 8 or 16 for PNG/TIFF; EXR is always float
-
-
 class _SaveJob(QRunnable):
     def __init__(self, signals: JobSignals, requests: list[SaveRequest]):
         super().__init__()
@@ -171,24 +163,11 @@ class _SaveJob(QRunnable):
         written, errors = [], []
         for request in self.requests:
             try:
-                write_atomically(request)
+                image_files.write_atomically(request)
                 written.append(request.path)
             except Exception as exc:
                 errors.append(f"{request.path.name}: {one_line(exc)}")
         self.signals.saved.emit(written, errors)
-
-
-def write_atomically(request: SaveRequest) -> None:
-    """Write to a hidden temporary file beside the target, then rename it into place, so a failed
-    or interrupted write never leaves a half-written file under the artist's chosen name."""
-    path = request.path
-    temp = path.with_name(f".{path.stem}.saving-{os.getpid()}{path.suffix}")
-    try:
-        image_files.write(temp, request.pixels, request.bit_depth)
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 class Worker(QObject):

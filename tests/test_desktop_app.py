@@ -27,7 +27,6 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QWheelEvent  # noqa: E402
 from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 
-from desktop_app import image_files  # noqa: E402
 from desktop_app.main_window import MainWindow  # noqa: E402
 from desktop_app.preview import to_qimage  # noqa: E402
 from desktop_app.queue_model import Status  # noqa: E402
