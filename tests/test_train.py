@@ -78,13 +78,14 @@ def test_tiny_config_overfits_one_fixed_batch(tmp_path):
     assert trainer.skipped_steps == 0
 
 
-@pytest.mark.parametrize("interrupt", ["max_steps", "signal"])
+@pytest.mark.parametrize("interrupt", ["max_steps", "signal", "max_steps+workers"])
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch, interrupt):
-    cfg_path = write_cfg(tmp_path / "c.toml", tiny_cfg())
+    workers = 2 if "workers" in interrupt else 0     # items must not depend on which worker loads them
+    cfg_path = write_cfg(tmp_path / "c.toml", tiny_cfg(num_workers=workers))
     full, split = tmp_path / "full", tmp_path / "split"
     assert run_training(full, cfg_path, max_steps=12, progress=False) == "max_steps"
 
-    if interrupt == "max_steps":
+    if interrupt.startswith("max_steps"):
         assert run_training(split, cfg_path, max_steps=6, progress=False) == "max_steps"
     else:   # a real SIGTERM delivered to this process during step 4
         original = Trainer.train_step

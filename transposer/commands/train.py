@@ -41,9 +41,12 @@ def resolve_run_config(run_dir: Path, config: str | None, resume: bool, data: tu
         stored = load_config(stored_path)
         cfg = load_config(config) if config else dataclasses.replace(stored)
     else:
-        if (run_dir / STATE_FILE).exists() or stored_path.exists():
+        if (run_dir / STATE_FILE).exists():
             raise ConfigError(f"--out {run_dir} already holds a training run; pass --resume to continue "
                               "it or choose another folder")
+        if stored_path.exists():
+            raise ConfigError(f"--out {run_dir} holds a run that never saved a checkpoint ({CONFIG_FILE} "
+                              f"but no {STATE_FILE}); delete that folder or choose another")
         if not config:
             raise ConfigError("--config is required for a new run (a name in configs/ or a .toml path)")
         cfg = load_config(config)
@@ -83,9 +86,12 @@ def run_training(out: str | Path, config: str | None = None, *, data: tuple[str,
         deadline = started + time_budget * 60 if time_budget is not None else None
         status = trainer.fit(max_steps=max_steps, deadline=deadline)
         if info.is_main:
-            how = "" if status == "finished" else f"; continue with: transposer train --out {run_dir} --resume"
-            click.echo(f"{status} at step {trainer.step}/{trainer.total_steps} "
-                       f"({trainer.skipped_steps} skipped); snapshot: {run_dir}/snapshot.safetensors{how}")
+            where = f"step {trainer.step}/{trainer.total_steps}, {trainer.skipped_steps} skipped"
+            if status == "finished":
+                click.echo(f"finished ({where}); snapshot: {run_dir}/snapshot.safetensors")
+            else:
+                click.echo(f"stopped: {status} ({where}); snapshot: {run_dir}/snapshot.safetensors; "
+                           f"continue with: transposer train --out {run_dir} --resume")
         return status
     finally:
         shutdown(info)

@@ -70,6 +70,13 @@ class SeededItems(Dataset):
             torch.default_generator.set_state(saved[2])
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C / SIGTERM to the main process, which saves and shuts them
+    down; a worker killed by the signal would make the last batch fetch fail instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, dist: DistInfo | None = None, *,
                  resume: bool = False, compile: bool = False, model: nn.Module | None = None,
@@ -180,7 +187,8 @@ class Trainer:
         workers = self.cfg.num_workers
         return DataLoader(self.data, batch_size=b, sampler=indices, num_workers=workers,
                           drop_last=True, generator=gen, pin_memory=self.device.type == "cuda",
-                          persistent_workers=False, prefetch_factor=4 if workers else None)
+                          persistent_workers=False, prefetch_factor=4 if workers else None,
+                          worker_init_fn=_ignore_stop_signals if workers else None)
 
     def _batches(self):
         while True:
@@ -382,6 +390,9 @@ class Trainer:
                 if deadline is not None and t0 + 1.5 * step_seconds + save_seconds > deadline:
                     want_stop, self._stop_reason = True, self._stop_reason or "time_budget"
                 result, stop = self.train_step(batch, want_stop)
+                # Alone, a process can stop right after the step it was signalled in; under DDP
+                # the ranks agree one step later, through the flags of train_step.
+                stop = stop or (not self.dist.enabled and self._stop_reason is not None)
                 step_seconds = time.monotonic() - t0
                 steps_logged += 1
                 if bar is not None:
