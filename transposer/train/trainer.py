@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import signal
+import sys
 import threading
 import time
 from contextlib import nullcontext
@@ -184,7 +186,10 @@ class Trainer:
         # An explicit generator: the loader would otherwise draw its worker seed from the global
         # RNG when iterated, at a different moment in a resumed run than in an uninterrupted one.
         gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
-        workers = self.cfg.num_workers
+        # No more workers than this process's share of the CPUs (more only thrash); items do not
+        # depend on the worker count, so this changes speed, never results.
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(self.cfg.num_workers, max(1, cpus // self.world))
         return DataLoader(self.data, batch_size=b, sampler=indices, num_workers=workers,
                           drop_last=True, generator=gen, pin_memory=self.device.type == "cuda",
                           persistent_workers=False, prefetch_factor=4 if workers else None,
@@ -342,7 +347,8 @@ class Trainer:
         rngs = state["rng"]
         if state["world_size"] != self.world and self.dist.is_main:
             print(f"warning: resuming a {state['world_size']}-process run with {self.world} "
-                  "processes: data order and randomness will differ from an uninterrupted run")
+                  "processes: data order and randomness will differ from an uninterrupted run",
+                  file=sys.stderr)
         if self.dist.rank < len(rngs):
             self._rng_to_restore = rngs[self.dist.rank]
 
@@ -352,7 +358,7 @@ class Trainer:
         if self.dist.is_main:
             save_state(self.run_dir, {**self.state_dict(), "rng": rngs})
             save_snapshot(self.run_dir / SNAPSHOT_FILE, self.ema, self.cfg.model,
-                          metadata={"step": self.step, "config_hash": self.cfg.model.hash()})
+                          metadata={"step": self.step, "weights": "ema"})
         barrier(self.dist)
 
     # ------------------------------------------------------------------------------------------
