@@ -40,6 +40,11 @@ def write(path: Path, pixels: np.ndarray, bit_depth: int) -> None:
     Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
 
 
+def is_linear(path: Path) -> bool:
+    """Float EXR files hold linear light by convention; PNG, TIFF and JPEG hold sRGB-encoded values."""
+    return path.suffix.lower() == ".exr"
+
+
 def save_suffix(source: Path, choice: str) -> str:
     """The extension to save a result of `source` with: the panel's choice, or the source's own
     when it is one we write (a JPEG source is saved as PNG: re-compressing loses detail)."""

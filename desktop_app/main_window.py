@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
         item.pending = None
         item.status, item.message = Status.QUEUED, ""
         self.model.changed(item)
-        self.worker.expand(item.id, item.pixels, item.companion_pixels, options)
+        self.worker.expand(item.id, item.pixels, item.companion_pixels, options, item.linear)
 
     def cancel(self) -> None:
         waiting = [i for i in self.model.items() if i.pending is not None]
@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
         if item is None:  # removed while loading
             return
         item.pixels, item.companion_pixels = loaded.pixels, loaded.companions
-        item.preview, item.bit_depths = loaded.preview, loaded.bit_depths
+        item.preview, item.bit_depths, item.linear = loaded.preview, loaded.bit_depths, loaded.linear
         item.status = Status.READY
         self.model.set_thumbnail(item, loaded.thumbnail)
         if item.pending is not None:

@@ -19,11 +19,13 @@ ZOOM_STEP = 1.25
 FIT_MARGIN = 0.94  # leave a frame of background so the image edge stays visible
 
 
-def to_qimage(pixels: np.ndarray) -> QImage:
+def to_qimage(pixels: np.ndarray, linear: bool = False) -> QImage:
     """(H, W[, C]) float image in [0, 1] (or uint8) -> an 8-bit QImage for display.
 
-    Values outside [0, 1] (EXR highlights) are clipped for display only; saving uses the floats.
-    Safe to call off the UI thread: QImage, unlike QPixmap, is not tied to the GUI thread.
+    `linear`: the values are linear light (EXR files by convention), so the colour channels are
+    sRGB-encoded for the screen; alpha never is. Values outside [0, 1] (HDR highlights) are
+    clipped for display only; saving uses the floats. Safe to call off the UI thread: QImage,
+    unlike QPixmap, is not tied to the GUI thread.
     """
     array = np.asarray(pixels)
     if array.ndim == 2:
@@ -31,7 +33,11 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f"pixels must be (H, W, C) with C in 1..4; got shape {array.shape}")
     if array.dtype != np.uint8:
-        array = (np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        array = np.clip(np.nan_to_num(array.astype(np.float32), nan=0.0), 0.0, 1.0)
+        if linear:
+            colour = slice(0, 3 if array.shape[2] >= 3 else 1)
+            array[:, :, colour] = _srgb_encode(array[:, :, colour])
+        array = (array * 255.0 + 0.5).astype(np.uint8)
     if array.shape[2] == 2:  # grey + alpha: Qt has no such 8-bit format
         array = np.concatenate([array[:, :, :1].repeat(3, axis=2), array[:, :, 1:]], axis=2)
     height, width, channels = array.shape
@@ -40,6 +46,11 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     array = np.ascontiguousarray(array)
     # copy(): the QImage must own its bytes, the numpy buffer is freed when this function returns.
     return QImage(array.data, width, height, array.strides[0], fmt).copy()
+
+
+def _srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 transfer function, linear [0, 1] -> sRGB-encoded [0, 1]."""
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
 
 
 def _checkerboard() -> QPixmap:

@@ -53,6 +53,7 @@ class QueueItem:
     thumbnail: QIcon | None = None
     result: ExpandedImage | None = None
     bit_depths: list[int] = field(default_factory=list)  # guide then companions: 8, 16 or 32 (float)
+    linear: bool = False  # the guide holds linear light (EXR): previews are sRGB-encoded
     pending: ExpandOptions | None = None  # Expand was asked while the file was still loading
     stale: bool = False  # the result was made with options other than the panel's current ones
 

@@ -19,7 +19,7 @@ from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
 from PyQt6.QtGui import QImage
 
 from . import image_files
-from .image_files import SaveRequest
+from .image_files import SaveRequest, is_linear
 from .preview import to_qimage
 from .queue_model import ExpandedImage
 from .settings import ExpandOptions
@@ -53,6 +53,7 @@ class LoadedTexture:
     preview: QImage
     thumbnail: QImage
     bit_depths: list[int]  # guide then companions: 8, 16 or 32 (float); the default depth for saving
+    linear: bool  # the guide holds linear light (EXR): shown sRGB-encoded
 
 
 class JobSignals(QObject):
@@ -102,10 +103,11 @@ class _LoadJob(QRunnable):
                                      "a PBR set must share one size")
                 companions.append(companion.pixels)
                 depths.append(companion.bit_depth)
-            preview = to_qimage(guide.pixels)
+            linear = is_linear(self.texture.guide)
+            preview = to_qimage(guide.pixels, linear)
             thumbnail = preview.scaled(THUMBNAIL_SIZE, THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation)
-            loaded = LoadedTexture(guide.pixels, companions, preview, thumbnail, depths)
+            loaded = LoadedTexture(guide.pixels, companions, preview, thumbnail, depths, linear)
         except Exception as exc:  # any failure belongs to this item only; the queue carries on
             log.debug("loading %s failed", self.texture.guide, exc_info=True)
             self.signals.load_failed.emit(self.item_id, one_line(exc))
@@ -115,9 +117,9 @@ class _LoadJob(QRunnable):
 
 class _ExpandJob(QRunnable):
     def __init__(self, signals: JobSignals, expanders: ExpanderCache, item_id: int, pixels: np.ndarray,
-                 companions: list[np.ndarray], options: ExpandOptions):
+                 companions: list[np.ndarray], options: ExpandOptions, linear: bool):
         super().__init__()
-        self.signals, self.expanders, self.item_id = signals, expanders, item_id
+        self.signals, self.expanders, self.item_id, self.linear = signals, expanders, item_id, linear
         self.pixels, self.companions, self.options = pixels, companions, options
         self.cancel_event = threading.Event()
 
@@ -141,7 +143,7 @@ class _ExpandJob(QRunnable):
                 image=result.image, companions=list(result.companions),
                 provider=str(getattr(result, "provider", "") or getattr(expander, "provider", "")),
                 seconds=float(getattr(result, "seconds", time.perf_counter() - start)),
-                options=self.options, preview=to_qimage(result.image))
+                options=self.options, preview=to_qimage(result.image, self.linear))
         except Exception as exc:
             # Whatever the expander raised once cancel was asked (the runtime's ExpandCancelled,
             # or anything else) is a cancellation, not an error to show.
@@ -190,8 +192,9 @@ class Worker(QObject):
     def load(self, item_id: int, texture: TextureSet) -> None:
         self._load_pool.start(_LoadJob(self.signals, item_id, texture))
 
-    def expand(self, item_id: int, pixels: np.ndarray, companions: list[np.ndarray], options: ExpandOptions) -> None:
-        job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated())
+    def expand(self, item_id: int, pixels: np.ndarray, companions: list[np.ndarray], options: ExpandOptions,
+               linear: bool = False) -> None:
+        job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated(), linear)
         # Only the job's event is kept: the pool owns and deletes the job itself once it has run.
         self._cancel_events[item_id] = job.cancel_event
         self._expand_pool.start(job)

@@ -372,6 +372,9 @@ def test_to_qimage_handles_grey_alpha_and_out_of_range():
     rgba = to_qimage(np.dstack([np.ones((3, 3, 3)) * 2.0, np.zeros((3, 3, 1))]).astype(np.float32))
     colour = rgba.pixelColor(1, 1)
     assert rgba.hasAlphaChannel() and colour.alpha() == 0 and colour.red() == 255  # clipped, not wrapped
+    # Linear light (EXR) is sRGB-encoded for the screen: 0.2 linear shows as ~124, not 51.
+    linear = to_qimage(np.full((2, 2, 3), 0.2, np.float32), linear=True)
+    assert linear.pixelColor(0, 0).red() == 124
 
 
 # --- headless mode ---------------------------------------------------------------------------
