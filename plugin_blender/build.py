@@ -102,15 +102,19 @@ def read_version() -> str:
     return match.group(1)
 
 
-def select_wheels(manifest: dict, platforms: list[str]) -> dict[str, str]:
-    """{platform: wheel path as the manifest writes it} for the platforms being built."""
-    by_platform: dict[str, str] = {}
+def select_wheels(manifest: dict, platforms: list[str]) -> dict[str, list[str]]:
+    """{platform: [wheel paths as the manifest writes them]} for the platforms being built;
+    every platform needs exactly one onnxruntime wheel."""
+    by_platform: dict[str, list[str]] = {platform: [] for platform in platforms}
     for entry in manifest.get("wheels", []):
-        by_platform.setdefault(wheel_platform(entry), entry)
-    missing = [p for p in platforms if p not in by_platform]
-    if missing:
-        raise BuildError(f"the manifest lists no onnxruntime wheel for {', '.join(missing)}")
-    return {platform: by_platform[platform] for platform in platforms}
+        platform = wheel_platform(entry)
+        if platform in by_platform:
+            by_platform[platform].append(entry)
+    for platform, entries in by_platform.items():
+        runtimes = [e for e in entries if Path(e).name.startswith("onnxruntime")]
+        if len(runtimes) != 1:
+            raise BuildError(f"the manifest must list one onnxruntime wheel for {platform}, not {len(runtimes)}")
+    return by_platform
 
 
 def download_wheel(entry: str) -> Path:
@@ -119,7 +123,8 @@ def download_wheel(entry: str) -> Path:
     target = WHEEL_CACHE / filename
     if target.is_file() and zipfile.is_zipfile(target):
         return target
-    name, version, python_tag, abi_tag, platform_tag = Path(filename).stem.split("-")
+    name, version, python_tag, abi_tag, platform_tags = Path(filename).stem.split("-")
+    platform_tag = platform_tags.split(".")[-1]  # e.g. manylinux_2_27_x86_64.manylinux_2_28_x86_64
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
@@ -189,13 +194,13 @@ def build(platforms: list[str] | None, output_dir: Path, blender_ext: Path) -> l
     shutil.copytree(SOURCE, stage, ignore=_IGNORE)
     warnings = vendor_runtime(stage)
     (stage / "wheels").mkdir()
-    wheel_files = {}
-    for platform, entry in wheels.items():
-        wheel_files[platform] = download_wheel(entry)
-        shutil.copy2(wheel_files[platform], stage / "wheels" / wheel_files[platform].name)
-    (stage / "blender_manifest.toml").write_text(
-        restrict_manifest(manifest_text, platforms, [wheels[p] for p in platforms]), encoding="utf-8"
-    )
+    wheel_files: dict[str, list[Path]] = {}
+    for platform, entries in wheels.items():
+        wheel_files[platform] = [download_wheel(entry) for entry in entries]
+        for wheel in wheel_files[platform]:
+            shutil.copy2(wheel, stage / "wheels" / wheel.name)
+    selected = [entry for platform in platforms for entry in wheels[platform]]
+    (stage / "blender_manifest.toml").write_text(restrict_manifest(manifest_text, platforms, selected), encoding="utf-8")
 
     dist.mkdir(parents=True, exist_ok=True)
     for old in dist.glob(f"{manifest['id']}-*.zip"):
@@ -214,8 +219,8 @@ def build(platforms: list[str] | None, output_dir: Path, blender_ext: Path) -> l
             "zip": str(zip_path.relative_to(REPO) if zip_path.is_relative_to(REPO) else zip_path),
             "bytes": zip_path.stat().st_size,
             "mib": round(zip_path.stat().st_size / 2**20, 1),
-            "onnxruntime_wheel": wheel_files[platform].name,
-            "accelerates_with": accelerators(wheel_files[platform]),
+            "wheels": [wheel.name for wheel in wheel_files[platform]],
+            "accelerates_with": accelerators(next(w for w in wheel_files[platform] if w.name.startswith("onnxruntime"))),
         })
     (dist / "summary.json").write_text(json.dumps({"zips": summary, "warnings": warnings}, indent=2) + "\n", encoding="utf-8")
     for warning in warnings:

@@ -101,6 +101,7 @@ def install(zip_path: str, model: str | None) -> dict:
     info["runtime_module"] = runtime.__name__
     info["vendored"] = runtime.__name__.startswith(EXT_MODULE)
     info["onnxruntime_file"] = importlib.import_module("onnxruntime").__file__
+    info["pillow_file"] = importlib.import_module("PIL").__file__
     info["classes"] = [cls.__name__ for cls in ext.classes]
     info["shipped_models"] = sorted(p.name for p in Path(runtime.__file__).parent.glob("models/*.onnx"))
     return info

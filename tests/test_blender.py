@@ -203,7 +203,10 @@ def test_build_zip_contents(extension_zip):
         manifest = archive.read("blender_manifest.toml").decode()
     assert {"__init__.py", "worker.py", "operators/expand.py", "ui/panels.py", "transposer/__init__.py",
             "transposer/runtime/__init__.py"} <= names
-    assert "wheels/onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl" in names
+    assert sorted(n for n in names if n.startswith("wheels/")) == [
+        "wheels/onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "wheels/pillow-13.0.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    ]
     assert not any(n.endswith(("build.py", "screenshot.py", ".pyc")) or "__pycache__" in n for n in names)
     assert 'platforms = [\n  "linux-x64",\n]' in manifest
 
@@ -216,8 +219,11 @@ def test_manifest_helpers():
         build.wheel_platform("x-1-cp311-cp311-freebsd_x86_64.whl")
     text = (REPO / "plugin_blender" / "blender_manifest.toml").read_text()
     manifest = build.tomllib.loads(text)
-    # Every platform has exactly one wheel, and the manifest's version is the package's.
-    assert sorted(build.wheel_platform(w) for w in manifest["wheels"]) == sorted(manifest["platforms"])
+    # Every platform has one onnxruntime and one Pillow wheel; the version is the package's.
+    for package in ("onnxruntime", "pillow"):
+        wheels = [w for w in manifest["wheels"] if Path(w).name.startswith(package)]
+        assert sorted(build.wheel_platform(w) for w in wheels) == sorted(manifest["platforms"]), package
+    assert set(build.select_wheels(manifest, manifest["platforms"])) == set(manifest["platforms"])
     assert manifest["version"] == build.read_version()
     restricted = build.tomllib.loads(build.restrict_manifest(text, ["macos-arm64"], [manifest["wheels"][3]]))
     assert restricted["platforms"] == ["macos-arm64"] and restricted["permissions"]["files"]
@@ -241,6 +247,7 @@ def test_install_registers_and_uses_bundled_packages(scenario):
     assert install["install"] == ["FINISHED"] and install["enabled"]
     assert install["vendored"], f"runtime came from {install['runtime_module']}, not the extension"
     assert "/extensions/" in install["onnxruntime_file"], "onnxruntime must come from the bundled wheel"
+    assert "/extensions/" in install["pillow_file"], "Pillow must come from the bundled wheel"
     assert install["classes"][:2] == ["TransposerPreferences", "TransposerSettings"]
 
 
