@@ -317,3 +317,23 @@ def test_loss_config_validation_names_the_parameter():
         LossConfig(vgg_layers=("relu9_1",))
     with pytest.raises(ValueError, match="patch_size"):
         LossConfig(patch_size=4)
+
+
+def test_criterion_is_finite_under_bf16_autocast(vgg):
+    """Training runs under bf16 autocast: statistics must still be computed in full precision
+    (bf16 covariances are not positive semi-definite and the Frechet root turned into NaN)."""
+    cfg = LossConfig(l1=1.0, content=1.0, gram=1.0, swd=1.0, patch_swd=1.0, frechet=1.0,
+                     vgg_layers=LAYERS[:SHALLOW], content_layer="relu2_1")
+    crit = build_criterion(cfg, vgg=vgg)
+    out = _images(13).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, terms = crit(out, _images(14) ** 2, None)
+    total.backward()
+    assert all(torch.isfinite(v) and v > 0 for v in terms.values()), terms
+    assert torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
+    # rank-deficient bf16 features (fewer positions than channels, as at relu5_1)
+    g = torch.Generator().manual_seed(0)
+    fo, ft = (torch.relu(torch.randn(2, 32, 3, 3, generator=g)).bfloat16() for _ in range(2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = frechet_loss([fo], [ft])
+    assert torch.isclose(bf16, frechet_loss([fo.float()], [ft.float()]), rtol=1e-3)

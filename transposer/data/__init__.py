@@ -84,5 +84,6 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> ExpansionDataset:
             )
         pool = ImagePool(paths, cfg.min_size, cfg.cache_images, int(cfg.cache_max_gb * 2**30))
         if not len(pool):
-            raise DataError(f"none of the {len(paths)} image files in {cfg.folders!r} is usable (see the warnings above)")
+            where = f"folders={cfg.folders!r}" + (" and DTD" if cfg.dtd else "")
+            raise DataError(f"none of the {len(paths)} image files in {where} is usable (see the warnings above)")
     return ExpansionDataset(cfg, pool, seed)

@@ -88,9 +88,10 @@ def frechet_distance(
 def frechet_loss(feats_out: list[torch.Tensor], feats_target: list[torch.Tensor], reduction: str = "mean") -> torch.Tensor:
     """Mean over layers of the per-image Frechet distance divided by the channel count (so that
     the 64- and 512-channel layers weigh alike)."""
-    per_image = 0.0
-    for fo, ft in zip(feats_out, feats_target):
-        mo, co = feature_stats(fo)
-        mt, ct = feature_stats(ft.detach())
-        per_image = per_image + frechet_distance(mo, co, mt, ct) / fo.shape[1]
+    with full_precision(feats_out[0]):  # covariances in bf16 are not even positive semi-definite
+        per_image = 0.0
+        for fo, ft in zip(feats_out, feats_target):
+            mo, co = feature_stats(fo)
+            mt, ct = feature_stats(ft.detach())
+            per_image = per_image + frechet_distance(mo, co, mt, ct) / fo.shape[1]
     return reduce(per_image / len(feats_out), reduction)
