@@ -1,0 +1,330 @@
+"""Expander: one validated onnxruntime session, reused for any number of expansions.
+
+Everything a call needs lives in local variables, so one Expander may serve several threads
+(onnxruntime's `run` is thread-safe). A call is a sequence of 2x passes over a stack of layers:
+
+    layers = [RGB (3) | alpha (0/1) | companion channels ...]     (H, W, C) float32
+    pass:   network(guide RGB) -> output RGB + placement
+            RGB of LDR images      <- network output
+            RGB of HDR images, alpha, companions <- apply_placement(placement, layer)
+            the known centre      <- the pass's input, exactly
+
+Large passes (a side above max_tile) are grown ring by ring (tiling.py); small ones pad to the
+model's input multiple (padding.py). The last canvas is cropped around the input (or, on a
+seamless axis, resampled periodically) to the requested size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .errors import ExpandCancelled, ExpandError, check_range
+from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
+from .placement import apply_placement
+from .session import DEVICES, check_contract, open_session, resolve_model
+from .tiling import count_tiles, grow_canvas
+
+ProgressCallback = Callable[[int, int], Optional[bool]]
+
+DEFAULT_MAX_TILE = 1024  # input side above which a pass is tiled (1024 -> 2048 fits a few GB)
+MAX_TILE_RANGE = (64, 16384)
+THREADS_RANGE = (1, 1024)
+SCALE_RANGE = (1.0, 16.0)  # exclusive of 1: the output must be larger than the input
+SIZE_RANGE = (1, 65536)
+SEED_RANGE = (0, 2**63 - 1)
+SEAMLESS = (None, "x", "y", "xy")
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A map expanded with the guide's placement. `normal`: a tangent-space normal map stored as
+    0..1 (n * 0.5 + 0.5); its vectors are renormalised to unit length after expansion."""
+
+    pixels: np.ndarray
+    normal: bool = False
+
+
+@dataclass
+class ExpandResult:
+    image: np.ndarray  # (H', W', C) float32, C as the input's
+    companions: list = field(default_factory=list)  # one (H', W', C_i) float32 per companion
+    provider: str = ""  # the onnxruntime execution provider that ran the network
+    seconds: float = 0.0
+
+
+class Expander:
+    """Build once (validates the options and opens the model), then call `expand` many times."""
+
+    def __init__(self, model: Union[str, "os.PathLike"] = "default", device: str = "auto",
+                 threads: Optional[int] = None, max_tile: int = DEFAULT_MAX_TILE):
+        if device not in DEVICES:
+            raise ExpandError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+        if threads is not None:
+            threads = check_range("threads", threads, *THREADS_RANGE, integer=True)
+        max_tile = check_range("max_tile", max_tile, *MAX_TILE_RANGE, integer=True)
+        self.model = resolve_model(model)
+        self._session, self.provider = open_session(self.model.path, device, threads)
+        self.metadata = check_contract(self._session, self.model.path)
+        self.input_multiple = int(self.metadata.get("transposer.input_multiple", "8"))
+        # tiles are multiples of the input multiple and hold at least two of them
+        self.max_tile = max(max_tile // self.input_multiple * self.input_multiple, 4 * self.input_multiple)
+        self.device, self.threads = device, threads
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the model takes (two input multiples)."""
+        return 2 * self.input_multiple
+
+    def expand(self, pixels: np.ndarray, scale: Optional[float] = None, size=None, seamless=None,
+               seed: int = 0, progress: Optional[ProgressCallback] = None,
+               companions: Sequence = (), noise_mix: float = 0.0) -> ExpandResult:
+        """Expand `pixels` (H, W, C), C in 1..4, float in [0, 1] (values above 1 are HDR and kept),
+        uint8 or uint16, to `scale` x (default 2) or to `size` = (width, height).
+
+        seamless: None | "x" | "y" | "xy" -- the output tiles along those axes.
+        noise_mix: 0 arranges copies by self-similarity; towards 1 by noise drawn from `seed`.
+        companions: arrays (H, W[, C]) or Companion objects, arranged like the image.
+        progress(done, total) is called after each network run; returning False cancels
+        (ExpandCancelled). Returns ExpandResult."""
+        start = time.perf_counter()
+        image = _as_float("pixels", pixels)
+        height, width, channels = image.shape
+        if channels not in (1, 2, 3, 4):
+            raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
+        if min(height, width) < self.min_side:
+            raise ExpandError(f"pixels must be at least {self.min_side} x {self.min_side}; got {width} x {height}")
+        target = _target_size(width, height, scale, size)
+        if seamless not in SEAMLESS:
+            raise ExpandError(f"seamless must be one of none, x, y, xy; got {seamless!r}")
+        wrap = (seamless is not None and "y" in seamless, seamless is not None and "x" in seamless)
+        seed = check_range("seed", seed, *SEED_RANGE, integer=True)
+        noise_mix = float(check_range("noise_mix", noise_mix, 0.0, 1.0))
+        if progress is not None and not callable(progress):
+            raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
+        maps = _companions(companions, height, width)
+
+        # the layer stack: RGB (grey replicated), then alpha, then the companions' channels
+        colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
+        alpha = image[:, :, channels - 1:] if channels in (2, 4) else image[:, :, :0]
+        hdr = bool(colour.max() > 1.0 or colour.min() < 0.0)
+        layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
+
+        plan = _plan_passes(height, width, target, wrap)
+        total = sum(1 if max(h, w) <= self.max_tile else
+                    count_tiles(h, w, self.max_tile, wrap, self.input_multiple) for h, w, _ in plan)
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if progress is not None and progress(done[0], total) is False:
+                raise ExpandCancelled(f"cancelled after {done[0]} of {total} steps")
+
+        if progress is not None and progress(0, total) is False:
+            raise ExpandCancelled(f"cancelled after 0 of {total} steps")
+        offset = [0, 0]  # where the original input sits in the current layers
+        for index, (h, w, keep) in enumerate(plan):
+            layers = self._pass(layers, wrap, hdr, noise_mix, (seed, index), tick)
+            offset = [offset[0] + h // 2, offset[1] + w // 2]
+            layers, offset = _crop_around(layers, offset, keep, (height, width), wrap)
+        layers = _fit_seamless(layers, target, wrap)
+
+        out_colour = layers[:, :, :3]
+        if channels <= 2:
+            out_colour = out_colour.mean(axis=2, keepdims=True)
+        parts = [out_colour, layers[:, :, 3:3 + alpha.shape[2]]]
+        result_image = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)
+        if not hdr:
+            np.clip(result_image, 0.0, 1.0, out=result_image)
+        else:
+            np.clip(result_image[:, :, 3:], 0.0, 1.0, out=result_image[:, :, 3:])
+        results, at = [], 3 + alpha.shape[2]
+        for m in maps:
+            part = np.ascontiguousarray(layers[:, :, at:at + m.pixels.shape[2]])
+            at += m.pixels.shape[2]
+            results.append(renormalize_normals(part) if m.normal else part)
+        return ExpandResult(result_image, results, self.provider, time.perf_counter() - start)
+
+    # --- one 2x pass -------------------------------------------------------------------------
+    def _pass(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
+        h, w = layers.shape[:2]
+        if max(h, w) <= self.max_tile:
+            out = self._expand_once(layers, wrap, hdr, noise_mix, np.random.default_rng([*seed_key, 0]))
+            tick()
+            return out
+        counter = [0]
+
+        def run_tile(window: np.ndarray) -> np.ndarray:
+            counter[0] += 1  # the windows are not periodic: the network never wraps them
+            rng = np.random.default_rng([*seed_key, counter[0]])
+            return self._expand_once(window, (False, False), hdr, noise_mix, rng)
+
+        return grow_canvas(layers, run_tile, self.max_tile, wrap, self.input_multiple, on_tile=tick)
+
+    def _expand_once(self, layers, wrap, hdr, noise_mix, rng) -> np.ndarray:
+        """(h, w, C) -> (2h, 2w, C) with one network call; the input is kept exactly in the centre
+        unless an axis had to be resampled (seamless axis not a multiple of the input multiple)."""
+        h, w, _ = layers.shape
+        fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
+        padded = pad_layers(layers, fits)
+        colour = padded[:, :, :3]
+        output, placement = self._run_network(compress_hdr(colour) if hdr else np.clip(colour, 0, 1),
+                                              wrap, noise_mix, rng)
+        canvas = np.empty((output.shape[0], output.shape[1], layers.shape[2]), np.float32)
+        if hdr:  # the real values, arranged by the placement the network chose
+            canvas[:, :, :3] = apply_placement(placement, colour, wrap)
+        else:
+            canvas[:, :, :3] = output
+        if layers.shape[2] > 3:
+            canvas[:, :, 3:] = apply_placement(placement, padded[:, :, 3:], wrap)
+        canvas = unpad_canvas(canvas, fits)
+        if not (fits[0].resample or fits[1].resample):
+            canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
+        return canvas
+
+    def _run_network(self, guide: np.ndarray, wrap, noise_mix: float, rng) -> tuple[np.ndarray, np.ndarray]:
+        h, w = guide.shape[:2]
+        feeds = {
+            "image": np.ascontiguousarray(guide.transpose(2, 0, 1)[None], dtype=np.float32),
+            "wrap": np.array([float(wrap[0]), float(wrap[1])], np.float32),
+            "noise_mix": np.array([noise_mix], np.float32),
+            "noise": rng.standard_normal((1, 1, h, w), dtype=np.float32),
+        }
+        try:
+            output, placement = self._session.run(["output", "placement"], feeds)
+        except Exception as error:  # onnxruntime's own exception classes
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ExpandError(f"onnxruntime failed on a {w} x {h} input: {first}") from None
+        if output.shape != (1, 3, 2 * h, 2 * w) or placement.ndim != 4 or placement.shape[0] != 1:
+            raise ExpandError(f"model {self.model.name} returned output {output.shape} and placement "
+                              f"{placement.shape} for a {w} x {h} input; the contract wants (1, 3, {2 * h}, "
+                              f"{2 * w}) and (1, G, 2ry+1, 2rx+1)")
+        return np.clip(output[0].transpose(1, 2, 0), 0.0, 1.0), placement
+
+
+# --- helpers (pure functions, shared by nothing else) ------------------------------------------
+def compress_hdr(colour: np.ndarray) -> np.ndarray:
+    """Extended Reinhard x (1 + x / white^2) / (1 + x), white = the image's maximum: maps [0, white]
+    onto [0, 1] keeping dark values nearly linear, so the network sees the whole range."""
+    x = np.maximum(colour, 0.0)
+    white = max(float(x.max()), 1.0)
+    return (x * (1.0 + x / (white * white)) / (1.0 + x)).astype(np.float32)
+
+
+def renormalize_normals(pixels: np.ndarray) -> np.ndarray:
+    """Blending unit normals shortens them; decode (2v - 1), rescale xyz to length 1, re-encode."""
+    out = np.array(pixels, dtype=np.float32, copy=True)
+    if out.shape[2] < 3:
+        return out
+    vectors = out[:, :, :3] * 2.0 - 1.0
+    length = np.linalg.norm(vectors, axis=2, keepdims=True)
+    np.divide(vectors, length, out=vectors, where=length > 1e-6)
+    out[:, :, :3] = np.clip(vectors * 0.5 + 0.5, 0.0, 1.0)
+    return out
+
+
+def _as_float(name: str, pixels) -> np.ndarray:
+    if not isinstance(pixels, np.ndarray):
+        raise ExpandError(f"{name} must be a numpy array (H, W[, C]); got {type(pixels).__name__}")
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.size == 0:
+        raise ExpandError(f"{name} must have shape (H, W) or (H, W, C); got {pixels.shape}")
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    if not np.issubdtype(pixels.dtype, np.floating):
+        raise ExpandError(f"{name} must be float, uint8 or uint16; got {pixels.dtype}")
+    out = pixels.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ExpandError(f"{name} must be finite; it has NaN or infinite values")
+    return out
+
+
+def _companions(companions, height: int, width: int) -> list[Companion]:
+    if isinstance(companions, (np.ndarray, Companion)):
+        companions = [companions]
+    maps = []
+    for i, item in enumerate(companions):
+        companion = item if isinstance(item, Companion) else Companion(item)
+        pixels = _as_float(f"companions[{i}]", companion.pixels)
+        if pixels.shape[:2] != (height, width):
+            raise ExpandError(f"companions[{i}] must be {width} x {height} like the image; "
+                              f"got {pixels.shape[1]} x {pixels.shape[0]}")
+        maps.append(Companion(pixels, bool(companion.normal)))
+    return maps
+
+
+def _target_size(width: int, height: int, scale, size) -> tuple[int, int]:
+    """(height, width) of the result."""
+    if scale is not None and size is not None:
+        raise ExpandError(f"give scale or size, not both; got scale={scale!r}, size={size!r}")
+    if size is None:
+        scale = 2.0 if scale is None else check_range("scale", scale, *SCALE_RANGE)
+        if scale <= 1.0:
+            raise ExpandError(f"scale must be a number in (1, {SCALE_RANGE[1]:g}]; got {scale!r}")
+        return max(height, round(height * scale)), max(width, round(width * scale))
+    try:
+        tw, th = size
+    except (TypeError, ValueError):
+        raise ExpandError(f"size must be (width, height); got {size!r}") from None
+    tw = check_range("size width", tw, *SIZE_RANGE, integer=True)
+    th = check_range("size height", th, *SIZE_RANGE, integer=True)
+    if tw < width or th < height or (tw, th) == (width, height):
+        raise ExpandError(f"size must be at least the input's {width} x {height} and larger on one axis; "
+                          f"got {tw} x {th}")
+    return th, tw
+
+
+def _plan_passes(height: int, width: int, target: tuple[int, int], wrap) -> list[tuple[int, int, tuple]]:
+    """[(pass input h, w, sizes to keep after the pass)] for the fewest 2x passes reaching target.
+
+    Between passes an ordinary axis is cropped (around the input) to what the remaining passes
+    need, so a long thin target does not grow the short axis 2^k-fold."""
+    passes = 1
+    while (height << passes) < target[0] or (width << passes) < target[1]:
+        passes += 1
+    plan, h, w = [], height, width
+    for i in range(passes):
+        remaining = passes - 1 - i
+        keep = []
+        for n, t, size, wraps in ((height, target[0], 2 * h, wrap[0]), (width, target[1], 2 * w, wrap[1])):
+            if wraps:  # one whole period, resampled to the target at the end
+                need = size
+            elif remaining == 0:
+                need = t
+            else:  # what the remaining passes need, never less than the original input
+                need = max(math.ceil(t / (1 << remaining)), n)
+            keep.append(min(size, need))
+        plan.append((h, w, tuple(keep)))
+        h, w = keep
+    return plan
+
+
+def _crop_around(layers, offset, keep, input_size, wrap):
+    """Crop ordinary axes to `keep`, centred on the original input (clamped inside)."""
+    slices, new_offset = [], []
+    for axis in (0, 1):
+        size, k, off, n = layers.shape[axis], keep[axis], offset[axis], input_size[axis]
+        if wrap[axis] or k >= size:
+            slices.append(slice(None))
+            new_offset.append(off)
+            continue
+        start = min(max(off - (k - n) // 2, 0), size - k)
+        slices.append(slice(start, start + k))
+        new_offset.append(off - start)
+    return layers[slices[0], slices[1]], new_offset
+
+
+def _fit_seamless(layers, target, wrap):
+    """On a seamless axis the canvas is one period: reach the target by periodic resampling."""
+    h, w = layers.shape[:2]
+    if (h, w) == tuple(target):
+        return layers
+    return periodic_resize(layers, target[0], target[1], wrap)
