@@ -99,7 +99,7 @@ class Expander:
             raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
         if min(height, width) < self.min_side:
             raise ExpandError(f"pixels must be at least {self.min_side} x {self.min_side}; got {width} x {height}")
-        target = _target_size(width, height, scale, size)
+        target = target_size(width, height, scale, size)
         if seamless not in SEAMLESS:
             raise ExpandError(f"seamless must be one of none, x, y, xy; got {seamless!r}")
         wrap = (seamless is not None and "y" in seamless, seamless is not None and "x" in seamless)
@@ -261,7 +261,7 @@ def _companions(companions, height: int, width: int) -> list[Companion]:
     return maps
 
 
-def _target_size(width: int, height: int, scale, size) -> tuple[int, int]:
+def target_size(width: int, height: int, scale, size) -> tuple[int, int]:
     """(height, width) of the result."""
     if scale is not None and size is not None:
         raise ExpandError(f"give scale or size, not both; got scale={scale!r}, size={size!r}")
