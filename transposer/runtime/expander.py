@@ -266,8 +266,10 @@ def target_size(width: int, height: int, scale, size) -> tuple[int, int]:
     if scale is not None and size is not None:
         raise ExpandError(f"give scale or size, not both; got scale={scale!r}, size={size!r}")
     if size is None:
-        scale = 2.0 if scale is None else check_range("scale", scale, *SCALE_RANGE)
-        if scale <= 1.0:
+        if scale is None:
+            scale = 2.0
+        elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+                or not SCALE_RANGE[0] < scale <= SCALE_RANGE[1]:
             raise ExpandError(f"scale must be a number in (1, {SCALE_RANGE[1]:g}]; got {scale!r}")
         return max(height, round(height * scale)), max(width, round(width * scale))
     try:

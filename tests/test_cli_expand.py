@@ -1,0 +1,170 @@
+"""`transposer expand` end to end through click, with a synthetic ONNX model."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from transposer.cli import COMMANDS, cli  # noqa: E402
+from transposer.runtime.imageio import read_image, write_image  # noqa: E402
+from transposer.runtime.synthetic import write_synthetic_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return str(write_synthetic_model(tmp_path_factory.mktemp("m") / "tile.onnx", "tile"))
+
+
+@pytest.fixture
+def work(tmp_path):
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "tex.png", rng.random((32, 48, 3)).astype(np.float32))
+    return tmp_path
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_expand_one_file_with_json(work, model):
+    result = run("expand", work / "tex.png", "-o", work / "out.png", "--model", model, "--json", "--threads", 1)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip())
+    assert record["path"] == str(work / "out.png") and (record["width"], record["height"]) == (96, 64)
+    assert record["provider"] == "CPUExecutionProvider" and record["seconds"] >= 0
+    out = read_image(work / "out.png").pixels
+    np.testing.assert_array_equal(out[16:48, 24:72], read_image(work / "tex.png").pixels)
+
+
+def test_size_scale_and_sixteen_bit(work, model):
+    pixels = ((np.arange(32 * 32 * 3) * 41) % 65536 / 65535).astype(np.float32).reshape(32, 32, 3)
+    write_image(work / "deep.png", pixels, bit_depth=16)
+    assert run("expand", work / "deep.png", "-o", work / "wide.png", "--model", model, "--size", "100x40").exit_code == 0
+    data = read_image(work / "wide.png")
+    assert data.pixels.shape == (40, 100, 3) and data.bit_depth == 16  # 16-bit in -> 16-bit out
+    np.testing.assert_allclose(data.pixels[4:36, 34:66], pixels, atol=0.5 / 65535)
+    assert run("expand", work / "deep.png", "-o", work / "x3.tif", "--model", model, "--scale", 3).exit_code == 0
+    assert read_image(work / "x3.tif").pixels.shape == (96, 96, 3)
+
+
+def test_folder_in_folder_out(work, model):
+    (work / "in").mkdir()
+    for name in ("a.png", "b.jpg"):
+        write_image(work / "in" / name, np.random.default_rng(1).random((16, 24, 3)).astype(np.float32))
+    result = run("expand", work / "in", "-o", work / "out", "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(work / "out")) == ["a.png", "b.jpg"]
+    assert len(result.stdout.strip().splitlines()) == 2
+    assert Image.open(work / "out" / "b.jpg").size == (48, 32)
+
+
+def test_companions_are_written_beside_and_normals_renormalised(work, model):
+    rng = np.random.default_rng(2)
+    write_image(work / "rough.png", rng.random((32, 48, 1)).astype(np.float32))
+    normal = np.dstack([rng.random((32, 48, 2)), np.ones((32, 48, 1))]).astype(np.float32)
+    write_image(work / "wall_normal.png", normal)
+    (work / "out").mkdir()
+    result = run("expand", work / "tex.png", "--with", work / "rough.png", "--with", work / "wall_normal.png",
+                 "-o", work / "out" / "tex_big.png", "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(work / "out")) == ["rough.png", "tex_big.png", "wall_normal.png"]
+    assert len(result.stdout.strip().splitlines()) == 3
+    rough_in, rough_out = read_image(work / "rough.png").pixels, read_image(work / "out" / "rough.png").pixels
+    np.testing.assert_allclose(rough_out[:16, :24], rough_in[16:, 24:], atol=1 / 255)  # same arrangement as colour
+    vectors = read_image(work / "out" / "wall_normal.png").pixels * 2 - 1
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=2), 1.0, atol=0.02)
+
+
+def test_overwrite_replaces_outputs_but_never_inputs(work, model):
+    (work / "out.png").write_bytes(b"old")
+    assert run("expand", work / "tex.png", "-o", work / "out.png", "--model", model, "--overwrite").exit_code == 0
+    assert read_image(work / "out.png").pixels.shape == (64, 96, 3)
+
+
+def make_bad_inputs(folder):
+    write_image(folder / "good.png", np.random.default_rng(3).random((64, 64, 3)).astype(np.float32))
+    (folder / "text.png").write_text("not an image")
+    (folder / "truncated.png").write_bytes((folder / "good.png").read_bytes()[:1500])
+    Image.new("RGB", (8, 8)).save(folder / "tiny.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "exists.png").write_bytes(b"keep me")
+
+
+BAD = [
+    (["text.png", "-o", "o.png"], "cannot identify"),
+    (["truncated.png", "-o", "o.png"], "truncated"),
+    (["tiny.png", "-o", "o.png"], "8 x 8"),
+    (["empty.png", "-o", "o.png"], "empty"),
+    (["missing.png", "-o", "o.png"], "does not exist"),
+    (["good.png", "-o", "nofolder/o.png"], "nofolder does not exist"),
+    (["good.png", "-o", "exists.png"], "--overwrite"),
+    (["good.png", "-o", "good.png", "--overwrite"], "is an input"),
+    (["good.png", "-o", "o.png", "--scale", "0"], "--scale must be a number in (1, 16]; got 0"),
+    (["good.png", "-o", "o.png", "--scale", "abc"], "'abc' is not a valid float"),
+    (["good.png", "-o", "o.png", "--size", "abc"], "--size must be WIDTHxHEIGHT"),
+    (["good.png", "-o", "o.png", "--size", "0x100"], "--size sides must be in [1, 65536]"),
+    (["good.png", "-o", "o.png", "--size", "32x32"], "size must be at least the input's 64 x 64"),
+    (["good.png", "-o", "o.png", "--scale", "2", "--size", "128x128"], "not both"),
+    (["good.png", "-o", "o.png", "--bit-depth", "32"], "--bit-depth 32"),
+    (["good.png", "-o", "o.xyz"], "extension"),
+    (["good.png", "exists.png", "--with", "good.png", "-o", "out"], "--with needs exactly one INPUT"),
+    (["good.png", "-o", "o.png", "--threads", "0"], "threads must be an integer in [1, 1024]; got 0"),
+    (["good.png", "-o", "o.png", "--variation", "3"], "--variation"),
+    (["-o", "o.png"], "at least one INPUT"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[m for _, m in BAD])
+def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, model, args, message, monkeypatch):
+    make_bad_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    result = run("expand", *args, "--model", model)
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert snapshot(tmp_path) == before  # nothing written, nothing changed
+
+
+def test_help_lists_every_command_and_every_flag_states_its_default():
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+    from transposer.commands.expand import command
+
+    for param in command.params:
+        if param.name != "inputs":
+            assert "Default" in param.help or "Required" in param.help, param.name
+
+
+def test_version_and_missing_command_module(monkeypatch):
+    result = run("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"transposer {__import__('transposer').__version__}"
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "transposer.commands.export":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real(name, *args)
+
+    monkeypatch.setattr("transposer.cli.importlib.import_module", fake)
+    result = run("export", "--anything")
+    assert result.exit_code != 0
+    assert result.stderr.strip() == ("Error: `transposer export` needs the Python package 'torch': "
+                                     "pip install 'transposer[train]'")
