@@ -18,6 +18,7 @@ to build/blender/dist/summary.json.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -35,10 +36,8 @@ BUILD = REPO / "build"
 WHEEL_CACHE = BUILD / "wheels"
 PYTHON_VERSION = "3.11"  # Blender 4.2 to 5.0 embed CPython 3.11
 
-# Staged copies leave out caches and this script.
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "build.py", "*.zip")
-_ABSOLUTE_IMPORT = re.compile(r"^\s*(from\s+transposer[\s.]|import\s+transposer\b)", re.MULTILINE)
-_FORBIDDEN_IMPORT = re.compile(r"^\s*(from|import)\s+(torch|torchvision)\b", re.MULTILINE)
+# Staged copies leave out caches and the development scripts.
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "build.py", "screenshot.py", "*.zip")
 
 
 class BuildError(Exception):
@@ -76,6 +75,16 @@ def accelerators(wheel: Path) -> list[str]:
                 found.append("CoreML")
                 break
     return found + ["CPU"]
+
+
+PROVIDERS = {"DirectML": "DmlExecutionProvider", "CoreML": "CoreMLExecutionProvider", "CPU": "CPUExecutionProvider"}
+
+
+def unused_accelerators(stage: Path, offered: list[str]) -> list[str]:
+    """Accelerators the wheel offers that the vendored runtime never asks onnxruntime for
+    (then that platform runs on the CPU whatever the wheel can do)."""
+    source = "".join(p.read_text(encoding="utf-8") for p in (stage / "transposer" / "runtime").rglob("*.py"))
+    return [name for name in offered if name != "CPU" and PROVIDERS[name] not in source]
 
 
 def find_blender_ext(explicit: str | None) -> Path:
@@ -162,17 +171,29 @@ def vendor_runtime(stage: Path) -> list[str]:
     shutil.copy2(REPO / "transposer" / "__init__.py", package / "__init__.py")
     shutil.copytree(RUNTIME, package / "runtime", ignore=_IGNORE)
     for path in sorted(package.rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
         relative = path.relative_to(stage)
-        # Inside Blender the vendored package is `bl_ext.<repo>.transposer.transposer`, so an
-        # absolute `import transposer...` would miss it (or pick up another install).
-        if _ABSOLUTE_IMPORT.search(text):
-            raise BuildError(f"{relative}: imports `transposer` absolutely; the vendored runtime needs relative imports")
-        if _FORBIDDEN_IMPORT.search(text):
-            raise BuildError(f"{relative}: imports torch; the runtime must stay torch-free")
+        for module in absolute_imports(path):
+            top = module.split(".")[0]
+            # Inside Blender the vendored package is `bl_ext.<repo>.transposer.transposer`, so
+            # an absolute `import transposer...` would miss it (or pick up another install).
+            if top == "transposer":
+                raise BuildError(f"{relative}: imports `{module}` absolutely; the vendored runtime needs relative imports")
+            if top in ("torch", "torchvision"):
+                raise BuildError(f"{relative}: imports {module}; the runtime must stay torch-free")
     if not any((package / "runtime" / "models").glob("*.onnx")):
         return ["no model in transposer/runtime/models: the extension needs the preferences' model override"]
     return []
+
+
+def absolute_imports(path: Path) -> list[str]:
+    """Modules a file imports by absolute name (docstrings and comments do not count)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+    return found
 
 
 def build(platforms: list[str] | None, output_dir: Path, blender_ext: Path) -> list[dict]:
@@ -214,13 +235,19 @@ def build(platforms: list[str] | None, output_dir: Path, blender_ext: Path) -> l
             raise BuildError(f"blender_ext.py made no zip for {platform} in {dist}")
         zip_path = matches[0]
         _run([sys.executable, str(blender_ext), "validate", str(zip_path)])
+        offered = accelerators(next(w for w in wheel_files[platform] if w.name.startswith("onnxruntime")))
+        unused = unused_accelerators(stage, offered)
+        if unused:
+            warnings.append(f"{platform}: the bundled onnxruntime offers {', '.join(unused)} but transposer.runtime "
+                            f"never requests {', '.join(PROVIDERS[u] for u in unused)}, so it runs on the CPU")
         summary.append({
             "platform": platform,
             "zip": str(zip_path.relative_to(REPO) if zip_path.is_relative_to(REPO) else zip_path),
             "bytes": zip_path.stat().st_size,
             "mib": round(zip_path.stat().st_size / 2**20, 1),
             "wheels": [wheel.name for wheel in wheel_files[platform]],
-            "accelerates_with": accelerators(next(w for w in wheel_files[platform] if w.name.startswith("onnxruntime"))),
+            "accelerates_with": [name for name in offered if name not in unused],
+            "wheel_offers": offered,
         })
     (dist / "summary.json").write_text(json.dumps({"zips": summary, "warnings": warnings}, indent=2) + "\n", encoding="utf-8")
     for warning in warnings:

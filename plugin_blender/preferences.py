@@ -5,16 +5,16 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
-# Blender enum id -> runtime device name. "auto" lets the runtime take the best provider in
-# the bundled onnxruntime (DirectML on Windows, CoreML on macOS) and fall back to the CPU.
-DEVICES = {"AUTO": "auto", "GPU": "gpu", "CPU": "cpu"}
+# Blender enum id -> runtime device name. "auto" lets the runtime pick the best execution
+# provider the bundled onnxruntime offers and fall back to the CPU; "cpu" forces the CPU.
+DEVICES = {"AUTO": "auto", "CPU": "cpu"}
 DEVICE_ITEMS = (
-    ("AUTO", "Automatic", "The GPU when the bundled onnxruntime can use it, else the CPU"),
-    ("GPU", "GPU", "The GPU (DirectML on Windows, CoreML on macOS); an error if there is none"),
+    ("AUTO", "Automatic", "The best accelerator the bundled onnxruntime can use, else the CPU"),
     ("CPU", "CPU", "The CPU only"),
 )
 
-SCALE_MIN, SCALE_MAX = 1.0, 16.0
+# The runtime takes scales in (1, 16]: the result must be larger than the source.
+SCALE_MIN, SCALE_MAX = 1.01, 16.0
 
 
 class TransposerPreferences(bpy.types.AddonPreferences):

@@ -26,7 +26,7 @@ class ExpandOptions:
     size: tuple[int, int] | None = None  # (width, height) in pixels; None when `scale` is given
     seamless: str | None = None  # None | "x" | "y" | "xy": axes on which the output tiles
     seed: int = 0
-    device: str = "auto"  # runtime device name
+    device: str = "auto"  # runtime device name: "auto" | "cpu"
     model: str = "default"  # a name from the shipped registry or a path to an .onnx file
     threads: int | None = None  # CPU threads for onnxruntime; None lets it decide
 
@@ -38,7 +38,7 @@ class CompanionMap:
 
     image_name: str
     pixels: np.ndarray  # (H, W, C) float32, rows top-down, same H and W as the colour map
-    is_normal: bool = False  # tangent-space normal map: vectors renormalised after blending
+    is_normal: bool = False  # tangent-space normal map: the runtime renormalises its vectors
 
 
 @dataclass
@@ -92,23 +92,12 @@ def clear_expanders() -> None:
         _expanders.clear()
 
 
-def renormalize_normals(pixels: np.ndarray) -> np.ndarray:
-    """Blending tangent-space normals shortens them; rescale each RGB-encoded vector to unit
-    length (alpha, if any, untouched)."""
-    out = np.array(pixels, dtype=np.float32, copy=True)
-    if out.shape[-1] < 3:
-        return out
-    vectors = out[..., :3] * 2.0 - 1.0
-    length = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    np.divide(vectors, length, out=vectors, where=length > 1e-6)
-    out[..., :3] = np.clip(vectors * 0.5 + 0.5, 0.0, 1.0)
-    return out
-
-
 def run_job(job: ExpandJob, progress=None) -> JobResult:
     """Expand a job's colour map (and companions). Blocking; raises the runtime's ExpandError
-    for bad options and ExpandCancelled when `progress` returns False."""
+    for bad options and ExpandCancelled when `progress` returns False. Normal maps are flagged
+    so the runtime renormalises their vectors after blending."""
     options = job.options
+    runtime = load_runtime()
     expander = get_expander(options)
     result = expander.expand(
         job.pixels,
@@ -117,15 +106,11 @@ def run_job(job: ExpandJob, progress=None) -> JobResult:
         seamless=options.seamless,
         seed=options.seed,
         progress=progress,
-        companions=[companion.pixels for companion in job.companions],
+        companions=[runtime.Companion(c.pixels, normal=c.is_normal) for c in job.companions],
     )
-    companions = [
-        renormalize_normals(pixels) if companion.is_normal else np.asarray(pixels, dtype=np.float32)
-        for companion, pixels in zip(job.companions, result.companions)
-    ]
     return JobResult(
         image=np.asarray(result.image, dtype=np.float32),
-        companions=companions,
+        companions=[np.asarray(pixels, dtype=np.float32) for pixels in result.companions],
         provider=result.provider,
         seconds=float(result.seconds),
     )

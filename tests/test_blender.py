@@ -30,7 +30,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,64 +92,12 @@ def extension_zip(tmp_path_factory, blender_ext) -> Path:
 
 
 def tiny_model(path: Path) -> Path:
-    """A contract-true stand-in for the shipped model (inputs image, wrap, noise_mix, noise;
-    outputs output, placement), whose arrangement is known exactly: the input tiled around
-    itself, i.e. output = np.pad(input, (H/2, W/2), mode="wrap"), and placement = ones at the
-    shifts (0, +-H) x (0, +-W). So the expected result of every map, companions included, is
-    known to the pixel."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    """The runtime's contract-true stand-in for the network whose arrangement is known exactly
+    ("tile": the input repeated around itself, with a placement that says so). So the expected
+    result of every map, companions included, is np.pad(source, (H/2, W/2), mode="wrap")."""
+    from transposer.runtime.synthetic import write_synthetic_model
 
-    def const(name, value, dtype=np.int64):
-        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-
-    node = helper.make_node
-    nodes = [
-        const("c0", [0]), const("c1", [1]), const("c2", [2]), const("c4", [4]),
-        const("tiles", [1, 1, 3, 3]), const("axes23", [2, 3]), const("i0", 0), const("i1", 1), const("i2", 2),
-        const("zero", 0.0, np.float32),
-        node("Shape", ["image"], ["shape"]),
-        node("Slice", ["shape", "c2", "c4", "c0"], ["hw"]),  # [H, W]
-        node("Div", ["hw", "c2"], ["half"]),
-        node("Add", ["half", "hw"], ["end0"]), node("Add", ["end0", "hw"], ["end"]),
-        node("Tile", ["image", "tiles"], ["tiled"]),  # (B, 3, 3H, 3W)
-        node("Slice", ["tiled", "half", "end", "axes23"], ["cropped"]),  # (B, 3, 2H, 2W)
-        # The graph must consume every contract input; they do not change this arrangement.
-        node("ReduceSum", ["noise"], ["n"], keepdims=0), node("ReduceSum", ["wrap"], ["w"], keepdims=0),
-        node("ReduceSum", ["noise_mix"], ["m"], keepdims=0),
-        node("Add", ["n", "w"], ["nw"]), node("Add", ["nw", "m"], ["nwm"]), node("Mul", ["nwm", "zero"], ["z"]),
-        node("Add", ["cropped", "z"], ["output"]),
-        node("Gather", ["hw", "i0"], ["H"]), node("Gather", ["hw", "i1"], ["W"]),
-        node("Mul", ["H", "i2"], ["H2"]), node("Add", ["H2", "i1"], ["PY"]),
-        node("Mul", ["W", "i2"], ["W2"]), node("Add", ["W2", "i1"], ["PX"]),
-        node("Range", ["i0", "PY", "i1"], ["ry"]), node("Range", ["i0", "PX", "i1"], ["rx"]),
-        node("Mod", ["ry", "H"], ["my"]), node("Mod", ["rx", "W"], ["mx"]),
-        node("Equal", ["my", "i0"], ["ey"]), node("Equal", ["mx", "i0"], ["ex"]),
-        node("Cast", ["ey"], ["fy"], to=TensorProto.FLOAT), node("Cast", ["ex"], ["fx"], to=TensorProto.FLOAT),
-        node("Unsqueeze", ["fy", "c1"], ["column"]), node("Unsqueeze", ["fx", "c0"], ["row"]),
-        node("Mul", ["column", "row"], ["p2"]),  # ones at rows {0, H, 2H} x columns {0, W, 2W}
-        node("Unsqueeze", ["p2", "c0"], ["p3"]), node("Unsqueeze", ["p3", "c0"], ["p4"]),
-        node("Slice", ["shape", "c0", "c1", "c0"], ["B"]),
-        node("Concat", ["B", "c1", "c1", "c1"], ["expand_to"], axis=0),
-        node("Expand", ["p4", "expand_to"], ["placement"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny_transposer",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["B", 3, "H", "W"]),
-         helper.make_tensor_value_info("wrap", TensorProto.FLOAT, [2]),
-         helper.make_tensor_value_info("noise_mix", TensorProto.FLOAT, [1]),
-         helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["B", 1, "h", "w"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["B", 3, "H2", "W2"]),
-         helper.make_tensor_value_info("placement", TensorProto.FLOAT, ["B", 1, "PY", "PX"])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
-    metadata = {"transposer.name": "tiny-test", "transposer.version": "0", "transposer.scale": "2",
-                "transposer.input_multiple": "8", "transposer.config_hash": "test", "transposer.config": "{}"}
-    for key, value in metadata.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
-    return path
+    return write_synthetic_model(path, kind="tile")
 
 
 def run_scenario(bpy_python, zip_path, workdir: Path, model: str, scenarios: str | None = None) -> dict:
