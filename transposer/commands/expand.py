@@ -253,7 +253,8 @@ def _run_job(job: Job, expander, options: dict, bit_depth: str, depths: dict, as
         depth = default_bit_depth(out, depths[source]) if bit_depth == "auto" else int(bit_depth)
         write_image(out, image, bit_depth=depth)
         if as_json:
-            click.echo(json.dumps({"input": str(source), "path": str(out), "width": int(image.shape[1]),
+            click.echo(json.dumps({"input": str(source), "path": str(out), "size": [int(image.shape[1]), int(image.shape[0])],
+                                   "width": int(image.shape[1]),
                                    "height": int(image.shape[0]), "bit_depth": depth, "provider": result.provider,
                                    "seconds": round(result.seconds, 4)}))
         else:
