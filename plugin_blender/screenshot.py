@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import bpy
@@ -31,6 +32,11 @@ def load_addon():
     with open(parent / "transposer" / "__init__.py", "a", encoding="utf-8") as init:
         init.write('\nbl_info = {"name": "Transposer", "blender": (3, 4, 0), "category": "Material"}\n')
     sys.path.insert(0, str(parent))
+    # What Blender 4.2+ does with the manifest's wheels on install: unpack them onto sys.path.
+    site = parent / "site-packages"
+    for wheel in (STAGE / "wheels").glob("*linux*x86_64.whl"):
+        zipfile.ZipFile(wheel).extractall(site)
+    sys.path.insert(0, str(site))
     addon_utils.enable("transposer", default_set=True, handle_error=None)
 
 

@@ -9,6 +9,7 @@ the new images. That also lets the tests drive this module without Blender.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -76,7 +77,11 @@ _expanders_lock = threading.Lock()
 def get_expander(options: ExpandOptions):
     """One Expander per (model, device, threads), kept between runs: building one loads the
     ONNX model into an onnxruntime session, which takes longer than a small expansion."""
-    key = (options.model, options.device, options.threads)
+    try:  # an override file replaced on disk must be loaded again
+        stamp = os.stat(options.model).st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (options.model, stamp, options.device, options.threads)
     with _expanders_lock:
         expander = _expanders.get(key)
         if expander is None:

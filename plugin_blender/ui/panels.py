@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import props
+from .. import props, worker
 from ..operators import expand
 from ..operators.task import is_normal_map
 
@@ -27,6 +27,21 @@ def draw_source(layout, image) -> None:
     layout.label(text=f"{width} x {height}, {kind}, {image.colorspace_settings.name}")
 
 
+def draw_result_size(layout, image, settings) -> None:
+    """The size the runtime will produce, or its complaint about the options, before running."""
+    runtime = worker.load_runtime()
+    width, height = image.size
+    by_size = settings.mode == "SIZE"
+    try:
+        out_h, out_w = runtime.expander.target_size(
+            width, height, None if by_size else settings.scale, (settings.width, settings.height) if by_size else None
+        )
+    except runtime.ExpandError as error:
+        layout.label(text=str(error), icon="ERROR")
+        return
+    layout.label(text=f"Result: {out_w} x {out_h}", icon="IMAGE_PLANE")
+
+
 class TRANSPOSER_PT_image(bpy.types.Panel):
     bl_idname = "IMAGE_PT_transposer"
     bl_label = "Expand Texture"
@@ -43,7 +58,9 @@ class TRANSPOSER_PT_image(bpy.types.Panel):
             layout.label(text="Open an image to expand it", icon="INFO")
             return
         draw_source(layout, image)
-        props.draw_options(layout.column(), props.get_settings(context))
+        settings = props.get_settings(context)
+        props.draw_options(layout.column(), settings)
+        draw_result_size(layout, image, settings)
         layout.operator(expand.IMAGE_OT_transposer_expand.bl_idname, icon="FULLSCREEN_ENTER")
 
 
@@ -69,6 +86,7 @@ class TRANSPOSER_PT_node(bpy.types.Panel):
         draw_source(layout, node.image)
         settings = props.get_settings(context)
         props.draw_options(layout.column(), settings, node_options=True)
+        draw_result_size(layout, node.image, settings)
         if settings.companions:
             others = sorted(
                 {n.image.name: is_normal_map(n) for n in node.id_data.nodes
