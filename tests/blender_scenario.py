@@ -346,10 +346,10 @@ class GuiRun:
         self.started = time.perf_counter()
         return self.wait_finished
 
-    def invoke(self):
+    def invoke(self, **options):
         region = next(r for r in self.area.regions if r.type == "WINDOW")
         with bpy.context.temp_override(window=bpy.context.window, area=self.area, region=region):
-            return bpy.ops.image.transposer_expand("INVOKE_DEFAULT")
+            return bpy.ops.image.transposer_expand("INVOKE_DEFAULT", **options)
 
     def wait_finished(self):
         if self.expand.active_task() is not None and time.perf_counter() - self.started < 30:
@@ -371,6 +371,7 @@ class GuiRun:
                 time.sleep(0.05)
             raise AssertionError("the slow job was not cancelled")
 
+        self.real_run_job = self.worker.run_job
         self.worker.run_job = slow_run_job
         self.before = set(bpy.data.images.keys())
         self.report["slow_invoke"] = sorted(self.invoke())
@@ -397,6 +398,23 @@ class GuiRun:
         self.report["cancel_seconds"] = round(time.perf_counter() - self.escape_time, 2)
         self.report["cancel_still_running"] = self.expand.active_task() is not None
         self.report["cancel_created"] = new_images(self.before)
+        # The menu entry's way: the options dialog, confirmed with Return, then the modal run.
+        self.worker.run_job = self.real_run_job
+        self.before = set(bpy.data.images.keys())
+        self.report["dialog_invoke"] = sorted(self.invoke(dialog=True, scale=3.0))
+        self.started = time.perf_counter()
+        return self.confirm_dialog
+
+    def confirm_dialog(self):
+        subprocess.run(["xdotool", "key", "Return"], check=True)
+        return self.wait_dialog_run
+
+    def wait_dialog_run(self):
+        created = new_images(self.before)
+        if (not created or self.expand.active_task() is not None) and time.perf_counter() - self.started < 15:
+            return 0.05
+        self.report["dialog_created"] = created
+        self.report["dialog_size"] = list(bpy.data.images[created[0]].size) if created else None
         return self.finish()
 
     def finish(self):

@@ -22,6 +22,7 @@ The bpy venv (~950 MB) is created on first use at ./.venv-blender or $TRANSPOSER
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
@@ -33,8 +34,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugin_blender"))
-import build  # noqa: E402  (plugin_blender/build.py)
+
+
+def _load_build_script():
+    # plugin_blender/build.py under its own name (a plain `import build` could find PyPI's `build`)
+    spec = importlib.util.spec_from_file_location("transposer_blender_build", REPO / "plugin_blender" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build_script()
 
 pytestmark = pytest.mark.blender
 
@@ -176,6 +186,27 @@ def test_manifest_helpers():
     assert restricted["platforms"] == ["macos-arm64"] and restricted["permissions"]["files"]
 
 
+@pytest.mark.slow
+def test_build_every_platform(blender_ext, tmp_path):
+    """All five zips build and validate, each with its own platform's wheels only (downloads
+    ~130 MB of wheels into build/wheels the first time)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "plugin_blender" / "build.py"), "--output-dir", str(tmp_path), "--blender-ext", str(blender_ext)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = {entry["platform"]: entry for entry in json.loads(done.stdout)}
+    assert sorted(summary) == ["linux-x64", "macos-arm64", "macos-x64", "windows-arm64", "windows-x64"]
+    assert summary["windows-x64"]["wheel_offers"] == ["DirectML", "CPU"]
+    assert summary["macos-arm64"]["wheel_offers"] == summary["macos-x64"]["wheel_offers"] == ["CoreML", "CPU"]
+    assert summary["linux-x64"]["wheel_offers"] == ["CPU"]
+    for platform, entry in summary.items():
+        with zipfile.ZipFile(entry["zip"]) as archive:
+            wheels = sorted(n.split("/")[1] for n in archive.namelist() if n.startswith("wheels/"))
+        assert wheels == sorted(entry["wheels"]) and len(wheels) == 2, platform
+        assert all(build.wheel_platform(w) == platform for w in wheels), platform
+
+
 def test_build_rejects_unknown_platform(blender_ext, tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "plugin_blender" / "build.py"), "--platform", "amiga-68k", "--output-dir", str(tmp_path)],
@@ -290,6 +321,9 @@ def test_modal_operator_in_a_real_window(bpy_python, extension_zip, tmp_path):
     assert report["timer_ticks_during_slow_job"] >= 10 and report["slow_progress_before_escape"][0] >= 1
     assert not report["cancel_still_running"] and report["cancel_seconds"] < 2
     assert report["cancel_created"] == []
+    # The menu's way: options dialog (scale 3 given), Return, then the same modal run.
+    assert report["dialog_invoke"] == ["RUNNING_MODAL"]
+    assert report["dialog_created"] == ["gui_src_expanded.001"] and report["dialog_size"] == [96, 72]
 
 
 @pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the shipped model (transposer/runtime/models/default.onnx) is not there yet")
