@@ -122,9 +122,11 @@ def draw_options(layout, props, node_options=False) -> None:
     row.prop(props, "seamless_y", text="Y", toggle=True)
     layout.prop(props, "seed")
     layout.prop(props, "device")
-    if node_options:
-        layout.prop(props, "companions")
-        layout.prop(props, "assign")
+    if node_options:  # long checkbox labels: no split column, or Blender truncates them
+        column = layout.column(align=True)
+        column.use_property_split = False
+        column.prop(props, "companions")
+        column.prop(props, "assign")
 
 
 def get_settings(context) -> TransposerSettings:

@@ -94,8 +94,8 @@ class TRANSPOSER_PT_node(bpy.types.Panel):
             )
             box = layout.box()
             box.label(text=f"Companion maps: {len(others) or 'none'}")
-            for name, normal in others:
-                box.label(text=name + ("  (normal map)" if normal else ""), icon="NODE_TEXTURE")
+            for name, normal in others:  # normal maps get renormalised after expansion
+                box.label(text=name, icon="NORMALS_FACE" if normal else "NODE_TEXTURE")
         layout.operator(expand.NODE_OT_transposer_expand.bl_idname, icon="FULLSCREEN_ENTER")
 
 
