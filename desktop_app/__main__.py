@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument("--seed", type=int, default=0,
                           help=f"noise seed, {SEED_RANGE[0]}..{SEED_RANGE[1]} (default 0)")
     headless.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
+    headless.add_argument("--model", default="default",
+                          help="registered model name or path to an .onnx file (default: the shipped model)")
     headless.add_argument("--tile-preview", action="store_true", help="show the 3 x 3 tiled preview")
     headless.add_argument("--window-size", metavar="WxH", default="1440x860",
                           help="window size for the screenshot (default 1440x860)")

@@ -36,7 +36,8 @@ def _check_args(args: argparse.Namespace, paths: list[str]) -> tuple[ExpandOptio
     for path in paths:
         if not Path(path).exists():
             raise HeadlessError(f"--open: no such file or folder: {path}")
-    options = ExpandOptions(scale=args.scale, seamless=args.seamless, seed=args.seed, device=args.device).validated()
+    options = ExpandOptions(scale=args.scale, seamless=args.seamless, seed=args.seed, device=args.device,
+                            model=args.model).validated()
     out = Path(args.screenshot)
     formats = {bytes(f).decode().lower() for f in QImageWriter.supportedImageFormats()}
     if out.suffix.lower().lstrip(".") not in formats:
@@ -62,6 +63,17 @@ def run_headless(app: QApplication, args: argparse.Namespace, paths: list[str], 
     except (HeadlessError, OptionError) as exc:
         return _fail(str(exc))
 
+    # Closing the window must not post a Quit event: it would outlive this run and end the next
+    # event loop of a process that goes on (the test suite runs this in-process).
+    quit_on_close = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    try:
+        return _run(app, args, paths, expander_factory, options, out, window_size)
+    finally:
+        app.setQuitOnLastWindowClosed(quit_on_close)
+
+
+def _run(app, args, paths, expander_factory, options, out, window_size) -> int:
     # A throw-away settings file: the screenshot must not depend on, or change, the user's choices.
     with tempfile.TemporaryDirectory(prefix="transposer-app-") as scratch:
         store = SettingsStore(QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat))
@@ -95,7 +107,8 @@ def run_headless(app: QApplication, args: argparse.Namespace, paths: list[str], 
             items = window.model.items()
             failed = next((i for i in items if i.status == Status.FAILED), None)
             if failed is not None:
-                finish(1, f"{failed.name}: {failed.message}")
+                message = failed.message if failed.name in failed.message else f"{failed.name}: {failed.message}"
+                finish(1, message)
                 return
             settled = {Status.DONE, Status.CANCELLED} if args.expand else {Status.READY}
             if items and all(i.status in settled for i in items) and "shot" not in outcome:
@@ -108,13 +121,17 @@ def run_headless(app: QApplication, args: argparse.Namespace, paths: list[str], 
         window.worker.signals.loaded.connect(lambda *_: QTimer.singleShot(0, check))
         window.worker.signals.load_failed.connect(lambda *_: QTimer.singleShot(0, check))
         window.itemFinished.connect(lambda *_: QTimer.singleShot(0, check))
-        QTimer.singleShot(int(args.timeout * 1000), lambda: finish(1, f"timed out after {args.timeout:g} s"))
+        deadline = QTimer()
+        deadline.setSingleShot(True)
+        deadline.timeout.connect(lambda: finish(1, f"timed out after {args.timeout:g} s"))
+        deadline.start(int(args.timeout * 1000))
 
         if not window.add_paths(paths):
             return _fail("no images found in " + ", ".join(paths))
         if args.expand:
             window.expand_all()
         app.exec()
+        deadline.stop()
     if outcome.get("code", 1) != 0:
         return _fail(outcome.get("message") or "stopped before the screenshot was taken")
     print(out)

@@ -1,43 +1,24 @@
-"""Reading and writing texture files, and naming what the app saves.
-
-PROVISIONAL: reads/writes with Pillow until transposer.runtime.imageio lands; then it delegates.
-"""
+"""Texture files: reading and writing through the runtime's imageio (8/16-bit PNG, TIFF, float
+EXR, grey, alpha, EXIF orientation), and how the app names and plans what it saves."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from transposer.runtime.imageio import ImageData, default_bit_depth, read_image, write_image
 
 SAVE_SUFFIXES = (".png", ".tif", ".tiff", ".exr")
 SAVE_FILTER = "PNG (*.png);;TIFF (*.tif *.tiff);;OpenEXR (*.exr)"
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.exr *.bmp *.tga *.webp);;All files (*)"
+OPEN_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.exr *.bmp *.tga *.webp *.gif);;"
+               "All files (*)")
 
 
-@dataclass
-class ImageFile:
-    pixels: np.ndarray  # (H, W, C) float32
-    bit_depth: int  # 8, 16 or 32 (float)
-
-
-def read(path: Path) -> ImageFile:
-    with Image.open(path) as image:
-        image.load()
-        bits = 16 if image.mode in ("I;16", "I") else 8
-        if image.mode not in ("L", "RGB", "RGBA"):
-            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        pixels = np.asarray(image, dtype=np.float32) / 255.0
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-    return ImageFile(pixels, bits)
-
-
-def write(path: Path, pixels: np.ndarray, bit_depth: int) -> None:
-    array = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
-    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+def read(path: Path) -> ImageData:
+    """(H, W, C) float32 pixels and the file's bit depth (8, 16, 32 = float); raises the
+    runtime's ImageFileError with a one-line message naming the file."""
+    return read_image(path)
 
 
 def is_linear(path: Path) -> bool:
@@ -54,11 +35,15 @@ def save_suffix(source: Path, choice: str) -> str:
     return suffix if suffix in SAVE_SUFFIXES else ".png"
 
 
-def save_depth(choice: int, source_depth: int) -> int:
-    """8 or 16 for PNG/TIFF: the panel's choice, or like the source (float sources get 16)."""
+def save_depth(path: Path, choice: int, source_depth: int) -> int:
+    """The bit depth to write `path` with. choice 0 = like the source (a float source gives a
+    16-bit PNG, a float TIFF, a float EXR); 8 or 16 = integer bits for PNG and TIFF, and for EXR
+    16 = half float, otherwise full float."""
+    if path.suffix.lower() == ".exr":
+        return 16 if choice == 16 else 32
     if choice in (8, 16):
         return choice
-    return 8 if source_depth <= 8 else 16
+    return default_bit_depth(path, source_depth)
 
 
 def expanded_path(folder: Path, source: Path, suffix: str) -> Path:
@@ -70,7 +55,7 @@ def expanded_path(folder: Path, source: Path, suffix: str) -> Path:
 class SaveRequest:
     path: Path
     pixels: np.ndarray  # (H, W, C) float32
-    bit_depth: int  # 8 or 16 for PNG/TIFF; EXR is always float
+    bit_depth: int  # as save_depth() chose it for this path
 
 
 def plan_saves(path: Path, image: np.ndarray, companions: list[tuple[Path, np.ndarray]],
@@ -78,21 +63,14 @@ def plan_saves(path: Path, image: np.ndarray, companions: list[tuple[Path, np.nd
     """The guide result at `path`; each companion result beside it as <its source name>_expanded
     with the same extension. `source_depths`: guide then companions."""
     depths = list(source_depths) + [8] * (1 + len(companions) - len(source_depths))
-    requests = [SaveRequest(path, image, save_depth(depth_choice, depths[0]))]
+    requests = [SaveRequest(path, image, save_depth(path, depth_choice, depths[0]))]
     for (source, pixels), depth in zip(companions, depths[1:]):
-        requests.append(SaveRequest(expanded_path(path.parent, source, path.suffix), pixels,
-                                    save_depth(depth_choice, depth)))
+        target = expanded_path(path.parent, source, path.suffix)
+        requests.append(SaveRequest(target, pixels, save_depth(target, depth_choice, depth)))
     return requests
 
 
-def write_atomically(request: SaveRequest) -> None:
-    """Write to a hidden temporary file beside the target, then rename it into place, so a failed
-    or interrupted write never leaves a half-written file under the artist's chosen name."""
-    path = request.path
-    temp = path.with_name(f".{path.stem}.saving-{os.getpid()}{path.suffix}")
-    try:
-        write(temp, request.pixels, request.bit_depth)
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
+def write(request: SaveRequest) -> None:
+    """Write one file. The runtime writes to a temporary file and renames it into place, so a
+    failed write never leaves a half-written file or clobbers the old one."""
+    write_image(request.path, request.pixels, request.bit_depth)

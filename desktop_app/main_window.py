@@ -273,7 +273,8 @@ class MainWindow(QMainWindow):
         item.pending = None
         item.status, item.message = Status.QUEUED, ""
         self.model.changed(item)
-        self.worker.expand(item.id, item.pixels, item.companion_pixels, options, item.linear)
+        companions = [(role, pixels) for (role, _), pixels in zip(item.texture.companions, item.companion_pixels)]
+        self.worker.expand(item.id, item.pixels, companions, options, item.linear)
 
     def cancel(self) -> None:
         waiting = [i for i in self.model.items() if i.pending is not None]

@@ -6,8 +6,9 @@ The widgets' ranges come from settings.py, so what the panel can produce is alwa
 from __future__ import annotations
 
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                             QHBoxLayout, QLabel, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                             QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
+                             QToolButton, QVBoxLayout, QWidget)
 
 from .settings import (DEVICE_CHOICES, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, SCALE_RANGE, SEAMLESS_CHOICES,
                        SEED_RANGE, SIZE_RANGE, ExpandOptions)
@@ -45,7 +46,7 @@ class OptionsPanel(QWidget):
                        self.seamless_combo.currentIndexChanged, self.seed_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.group_check.toggled,
                        self.format_combo.currentIndexChanged, self.depth_combo.currentIndexChanged,
-                       self.scale_radio.toggled):
+                       self.scale_radio.toggled, self.model_edit.editingFinished):
             signal.connect(self._on_change)
 
     # --- building ------------------------------------------------------------------------------
@@ -108,6 +109,18 @@ class OptionsPanel(QWidget):
         for key in DEVICE_CHOICES:
             self.device_combo.addItem(DEVICE_LABELS[key], key)
         form.addRow("Device", self.device_combo)
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("default (shipped)")
+        self.model_edit.setToolTip("A registered model name, or an .onnx file you trained and exported.\n"
+                                   "Empty = the shipped default model.")
+        browse = QToolButton()
+        browse.setText("...")
+        browse.setToolTip("Choose an .onnx model file")
+        browse.clicked.connect(self._browse_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(browse)
+        form.addRow("Model", model_row)
         self.provider_label = QLabel("Active: not run yet")
         self.provider_label.setWordWrap(True)
         self.provider_label.setToolTip("The execution provider the last expansion really ran on")
@@ -130,7 +143,8 @@ class OptionsPanel(QWidget):
         self.depth_combo = QComboBox()
         for key in SAVE_DEPTHS:
             self.depth_combo.addItem(DEPTH_LABELS[key], key)
-        self.depth_combo.setToolTip("Bit depth of PNG and TIFF files (EXR is always float)")
+        self.depth_combo.setToolTip("PNG and TIFF: bits per channel (like source: a float source gives\n"
+                                    "16-bit PNG and float TIFF). EXR: 16-bit = half float, else float.")
         form.addRow("Bit depth", self.depth_combo)
         return box
 
@@ -142,11 +156,11 @@ class OptionsPanel(QWidget):
             scale=float(preset) if preset is not None else round(self.scale_spin.value(), 2),
             width=self.width_spin.value(), height=self.height_spin.value(),
             seamless=self.seamless_combo.currentData(), seed=self.seed_spin.value(),
-            device=self.device_combo.currentData())
+            device=self.device_combo.currentData(), model=self.model_edit.text().strip() or "default")
 
     def set_options(self, options: ExpandOptions) -> None:
         widgets = (self.scale_radio, self.size_radio, self.scale_combo, self.scale_spin, self.width_spin,
-                   self.height_spin, self.seamless_combo, self.seed_spin, self.device_combo)
+                   self.height_spin, self.seamless_combo, self.seed_spin, self.device_combo, self.model_edit)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -162,6 +176,7 @@ class OptionsPanel(QWidget):
             self.seamless_combo.setCurrentIndex(self.seamless_combo.findData(options.seamless))
             self.seed_spin.setValue(options.seed)
             self.device_combo.setCurrentIndex(self.device_combo.findData(options.device))
+            self.model_edit.setText("" if options.model == "default" else options.model)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
@@ -193,6 +208,12 @@ class OptionsPanel(QWidget):
         self.scale_spin.setEnabled(by_scale and self.scale_combo.currentData() is None)
         self.width_spin.setEnabled(not by_scale)
         self.height_spin.setEnabled(not by_scale)
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_edit.text(), "ONNX models (*.onnx)")
+        if path:
+            self.model_edit.setText(path)
+            self._on_change()
 
     def _on_change(self, *_) -> None:
         self._update_enabled()

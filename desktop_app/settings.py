@@ -38,6 +38,7 @@ class ExpandOptions:
     seamless: str = "none"  # axes along which the output tiles: none | x | y | xy
     seed: int = 0  # seed for the runtime's noise; same seed + same input = same output
     device: str = "auto"  # auto (CUDA, then CPU) | cpu | cuda
+    model: str = "default"  # a registered model name or a path to an .onnx file
 
     def validated(self) -> ExpandOptions:
         _check_choice("size mode", self.size_mode, SIZE_MODES)
@@ -47,6 +48,8 @@ class ExpandOptions:
         _check_choice("seamless", self.seamless, SEAMLESS_CHOICES)
         _check_range("seed", self.seed, SEED_RANGE)
         _check_choice("device", self.device, DEVICE_CHOICES)
+        if not isinstance(self.model, str) or not 0 < len(self.model.strip()) <= 4096:
+            raise OptionError(f"model must be a model name or an .onnx path of 1 to 4096 characters; got {self.model!r}")
         return self
 
     def expand_kwargs(self) -> dict:
@@ -61,7 +64,7 @@ class ExpandOptions:
     def result_key(self) -> tuple:
         """What decides the pixels of a result. The device does not, so switching it keeps results."""
         size = ("size", self.width, self.height) if self.size_mode == "size" else ("scale", self.scale)
-        return (*size, self.seamless, self.seed)
+        return (*size, self.seamless, self.seed, self.model)
 
     def describe(self) -> str:
         """Short human text, e.g. '2x, seamless xy, seed 0'."""

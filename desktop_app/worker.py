@@ -68,21 +68,22 @@ class JobSignals(QObject):
 
 
 class ExpanderCache:
-    """Builds an expander once per device and reuses it: creating an onnxruntime session costs
-    far more than a small expansion. Used from the expansion pool's single thread."""
+    """Builds an expander once per (model, device) and reuses it: opening an onnxruntime session
+    costs far more than a small expansion. A failed build is not cached, so fixing the cause
+    (a model file, a driver) and pressing Expand again works."""
 
-    def __init__(self, factory: ExpanderFactory, model: str = "default", threads: int | None = None):
+    def __init__(self, factory: ExpanderFactory, threads: int | None = None):
         self.factory = factory
-        self.model = model
         self.threads = threads
         self._lock = threading.Lock()
-        self._expanders: dict[str, object] = {}
+        self._expanders: dict[tuple[str, str], object] = {}
 
-    def get(self, device: str):
+    def get(self, model: str, device: str):
         with self._lock:
-            if device not in self._expanders:
-                self._expanders[device] = self.factory(model=self.model, device=device, threads=self.threads)
-            return self._expanders[device]
+            key = (model, device)
+            if key not in self._expanders:
+                self._expanders[key] = self.factory(model=model, device=device, threads=self.threads)
+            return self._expanders[key]
 
 
 class _LoadJob(QRunnable):
@@ -110,14 +111,18 @@ class _LoadJob(QRunnable):
             loaded = LoadedTexture(guide.pixels, companions, preview, thumbnail, depths, linear)
         except Exception as exc:  # any failure belongs to this item only; the queue carries on
             log.debug("loading %s failed", self.texture.guide, exc_info=True)
-            self.signals.load_failed.emit(self.item_id, one_line(exc))
+            # The queue already shows which item failed: name the file, not its whole path.
+            message = one_line(exc)
+            for path in (self.texture.guide, *(p for _, p in self.texture.companions)):
+                message = message.replace(str(path), path.name)
+            self.signals.load_failed.emit(self.item_id, message)
             return
         self.signals.loaded.emit(self.item_id, loaded)
 
 
 class _ExpandJob(QRunnable):
     def __init__(self, signals: JobSignals, expanders: ExpanderCache, item_id: int, pixels: np.ndarray,
-                 companions: list[np.ndarray], options: ExpandOptions, linear: bool):
+                 companions: list[tuple[str, np.ndarray]], options: ExpandOptions, linear: bool):
         super().__init__()
         self.signals, self.expanders, self.item_id, self.linear = signals, expanders, item_id, linear
         self.pixels, self.companions, self.options = pixels, companions, options
@@ -134,8 +139,8 @@ class _ExpandJob(QRunnable):
         self.signals.started.emit(self.item_id)
         start = time.perf_counter()
         try:
-            expander = self.expanders.get(self.options.device)
-            result = expander.expand(self.pixels, progress=self._progress, companions=self.companions,
+            expander = self.expanders.get(self.options.model, self.options.device)
+            result = expander.expand(self.pixels, progress=self._progress, companions=_companions(self.companions),
                                      **self.options.expand_kwargs())
             if self.cancel_event.is_set():
                 raise InterruptedError("cancelled")
@@ -156,6 +161,13 @@ class _ExpandJob(QRunnable):
         self.signals.expanded.emit(self.item_id, expanded)
 
 
+def _companions(companions: list[tuple[str, np.ndarray]]) -> list:
+    """The runtime's Companion objects: normal maps are renormalised to unit vectors after expansion."""
+    from transposer.runtime import Companion
+
+    return [Companion(pixels, normal=(role == "normal")) for role, pixels in companions]
+
+
 class _SaveJob(QRunnable):
     def __init__(self, signals: JobSignals, requests: list[SaveRequest]):
         super().__init__()
@@ -165,7 +177,7 @@ class _SaveJob(QRunnable):
         written, errors = [], []
         for request in self.requests:
             try:
-                image_files.write_atomically(request)
+                image_files.write(request)
                 written.append(request.path)
             except Exception as exc:
                 errors.append(f"{request.path.name}: {one_line(exc)}")
@@ -192,8 +204,9 @@ class Worker(QObject):
     def load(self, item_id: int, texture: TextureSet) -> None:
         self._load_pool.start(_LoadJob(self.signals, item_id, texture))
 
-    def expand(self, item_id: int, pixels: np.ndarray, companions: list[np.ndarray], options: ExpandOptions,
-               linear: bool = False) -> None:
+    def expand(self, item_id: int, pixels: np.ndarray, companions: list[tuple[str, np.ndarray]],
+               options: ExpandOptions, linear: bool = False) -> None:
+        """Queue one expansion. `companions`: (role, pixels), roles as in texture_sets."""
         job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated(), linear)
         # Only the job's event is kept: the pool owns and deletes the job itself once it has run.
         self._cancel_events[item_id] = job.cancel_event
