@@ -326,7 +326,8 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         item.result = result
-        item.stale = False
+        # The artist may have changed the options while it ran.
+        item.stale = result.options.result_key() != self.options.options().result_key()
         self.options.set_provider(result.provider or "unknown")
         self._finish(item, Status.DONE, f"{result.seconds:.1f} s")
 
