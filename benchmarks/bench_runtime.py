@@ -1,13 +1,14 @@
 """Runtime benchmark: wall time and peak memory of `Expander.expand` on CPU onnxruntime.
 
-    python benchmarks/bench_runtime.py                       # default model, 256, 1024, 4096 (tiled)
+    python benchmarks/bench_runtime.py                       # default model, 256, 1024, 4096
+    python benchmarks/bench_runtime.py --large tiles --analysis-size 1024   # ring-growth tiles
     python benchmarks/bench_runtime.py --sizes 256 --threads 2 --model path/to/model.onnx
 
 Each size runs in its own subprocess so its peak RSS (getrusage ru_maxrss) is its own. Prints one
 JSON object: per case the input and output side, the best wall time of the timed runs (model
 loading and a small warm-up run excluded), the session build time, the peak RSS in MiB, the
 number of network calls (tiles), and the target from issue 4 for a 2-core CPU machine:
-256 -> 512 <= 0.5 s, 1024 -> 2048 <= 5 s, 4096 -> 8192 (tiled) peak <= 8 GB.
+256 -> 512 <= 0.5 s, 1024 -> 2048 <= 5 s, 4096 -> 8192 (bounded-memory mode) peak <= 8 GB.
 Never run by the test suite.
 """
 
@@ -43,7 +44,8 @@ def child(args) -> None:
     else:
         model = args.model
     start = time.perf_counter()
-    expander = Expander(model, device=args.device, threads=args.threads, max_tile=args.max_tile)
+    expander = Expander(model, device=args.device, threads=args.threads, analysis_size=args.analysis_size,
+                        large=args.large)
     build = time.perf_counter() - start
     # a real texture, repeated to the size (content changes the timing of nothing but is honest)
     tile = read_image(EXAMPLE).pixels[:, :, :3]
@@ -56,13 +58,15 @@ def child(args) -> None:
         result = expander.expand(pixels, scale=2)
         times.append(time.perf_counter() - start)
     side = args.size
-    tiles = 1 if side <= expander.max_tile else count_tiles(side, side, expander.max_tile,
-                                                           multiple=expander.input_multiple)
+    if side <= expander.analysis_size or args.large == "warp":
+        calls = 1
+    else:
+        calls = count_tiles(side, side, expander.analysis_size, multiple=expander.input_multiple)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"input": side, "output": int(result.image.shape[0]), "seconds": round(min(times), 3),
                       "all_seconds": [round(t, 3) for t in times], "build_seconds": round(build, 3),
-                      "peak_rss_mb": round(peak_kib / 1024, 1), "network_calls": tiles,
-                      "max_tile": expander.max_tile, "provider": result.provider,
+                      "peak_rss_mb": round(peak_kib / 1024, 1), "network_calls": calls,
+                      "analysis_size": expander.analysis_size, "large": args.large, "provider": result.provider,
                       "model": str(expander.model.path.name)}))
 
 
@@ -74,7 +78,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--device", default="cpu", choices=("cpu", "auto", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    parser.add_argument("--max-tile", type=int, default=1024)
+    parser.add_argument("--analysis-size", type=int, default=512, help="Expander analysis_size (default 512)")
+    parser.add_argument("--large", choices=("warp", "tiles"), default="warp",
+                        help="how passes above analysis_size run (default warp)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per size (default 3, 1 above 1024)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per size before giving up")
     parser.add_argument("--child-size", dest="size", type=int, default=None, help=argparse.SUPPRESS)
@@ -91,7 +97,8 @@ def main() -> None:
         for size in args.sizes:
             repeat = args.repeat or (3 if size <= 1024 else 1)
             command = [sys.executable, __file__, "--child-size", str(size), "--workdir", workdir,
-                       "--model", args.model, "--device", args.device, "--max-tile", str(args.max_tile),
+                       "--model", args.model, "--device", args.device, "--analysis-size", str(args.analysis_size),
+                       "--large", args.large,
                        "--repeat", str(repeat)]
             if args.threads:
                 command += ["--threads", str(args.threads)]

@@ -1,5 +1,6 @@
 """Expander with tiny synthetic ONNX graphs (transposer.runtime.synthetic): sizes, seamless,
-tiling, bit depth, HDR, companions, alpha, grey, progress, validation and set-up errors."""
+large inputs (warp and tiles), bit depth, HDR, companions, alpha, grey, progress, validation and
+set-up errors."""
 
 import threading
 
@@ -94,9 +95,9 @@ def test_seamless_with_a_size_that_is_not_a_multiple_stays_tileable(edge):
 
 
 def test_tiled_equals_untiled_with_a_local_model(models):
-    image = random_image(96, 80, 4, seed=5)  # RGBA: alpha goes through the placement path too
-    tiled = Expander(models["edge"], device="cpu", threads=1, max_tile=64)
-    whole = Expander(models["edge"], device="cpu", threads=1, max_tile=4096)
+    image = random_image(96, 80, 4, seed=5)  # RGBA: alpha goes through the coords path too
+    tiled = Expander(models["edge"], device="cpu", threads=1, analysis_size=64, large="tiles")
+    whole = Expander(models["edge"], device="cpu", threads=1, analysis_size=4096)
     steps = []
     a = tiled.expand(image, scale=3, progress=lambda d, t: steps.append((d, t))).image
     b = whole.expand(image, scale=3).image
@@ -106,9 +107,32 @@ def test_tiled_equals_untiled_with_a_local_model(models):
     np.testing.assert_array_equal(a[96:192, 80:160], image)  # the known centre, exactly
 
 
+@pytest.mark.parametrize("seamless", [None, "xy"])
+def test_warped_large_input_matches_the_full_network_for_copies(models, seamless):
+    # the tile graph's output is made of translated copies: coordinates computed on a half-size
+    # copy and upsampled must reproduce the full-resolution run exactly, seams included
+    image = random_image(128, 96, 4, seed=11)
+    warped = Expander(models["tile"], device="cpu", threads=1, analysis_size=64)
+    whole = Expander(models["tile"], device="cpu", threads=1, analysis_size=4096)
+    steps = []
+    a = warped.expand(image, seamless=seamless, progress=lambda d, t: steps.append((d, t))).image
+    b = whole.expand(image, seamless=seamless).image
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert steps[-1] == (2, 2)  # one network call + one block of rows (256 rows)
+
+
+def test_warped_companions_follow_the_colour(models):
+    image = random_image(160, 128, seed=12)
+    roughness = image[:, :, 1:2] * 0.5 + 0.25  # linear: commutes with bilinear sampling
+    result = Expander(models["edge"], device="cpu", threads=1, analysis_size=64).expand(image, companions=[roughness])
+    np.testing.assert_allclose(result.companions[0], result.image[:, :, 1:2] * 0.5 + 0.25, atol=1e-5)
+    np.testing.assert_array_equal(result.image[80:240, 64:192], image)
+
+
 def test_tiled_seamless_has_no_seam(models):
     image = random_image(80, 80, seed=6)
-    out = Expander(models["edge"], device="cpu", threads=1, max_tile=64).expand(image, seamless="xy").image
+    out = Expander(models["edge"], device="cpu", threads=1, analysis_size=64, large="tiles").expand(
+        image, seamless="xy").image
     np.testing.assert_array_equal(out[40:120, 40:120], image)
     plain = np.pad(image, [(40, 40), (40, 40), (0, 0)], mode="edge")
     assert np.abs(out[0] - out[-1]).mean() < 0.4 * np.abs(plain[0] - plain[-1]).mean()
@@ -124,7 +148,7 @@ def test_sixteen_bit_and_float_values_are_not_cut_to_eight_bits(tile):
     assert np.allclose(out, fine[0, 0, 0], atol=1e-7)  # 8-bit would round to 4/255 or 3/255
 
 
-def test_hdr_values_are_carried_through_the_placement(tile):
+def test_hdr_values_are_carried_through_the_coords(tile):
     image = random_image(32, 32) * 40.0  # up to 40: far above 1
     out = tile.expand(image).image
     assert out.max() > 30
@@ -157,7 +181,7 @@ def test_alpha_and_grey_keep_their_channels(tile):
 
 
 def test_progress_can_cancel(models):
-    expander = Expander(models["edge"], device="cpu", threads=1, max_tile=64)
+    expander = Expander(models["edge"], device="cpu", threads=1, analysis_size=64, large="tiles")
     seen = []
 
     def stop_after_three(done, total):
@@ -216,7 +240,8 @@ def test_bad_pixels(edge):
 @pytest.mark.parametrize("kwargs,words", [
     ({"device": "gpu"}, ["device", "auto, cpu, cuda", "'gpu'"]),
     ({"threads": 0}, ["threads", "[1, 1024]", "0"]),
-    ({"max_tile": 10}, ["max_tile", "[64, 16384]", "10"]),
+    ({"analysis_size": 10}, ["analysis_size", "[64, 16384]", "10"]),
+    ({"large": "huge"}, ["large", "warp, tiles", "'huge'"]),
     ({"model": "no-such-model"}, ["model", "'no-such-model'"]),
 ])
 def test_build_time_validation(models, kwargs, words):

@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 
 from transposer.runtime import Expander  # noqa: E402
 from transposer.runtime.imageio import read_image  # noqa: E402
-from transposer.runtime.placement import expand_map, placement_kernel  # noqa: E402
+from transposer.runtime import warp  # noqa: E402
 from transposer.runtime.session import MODELS_DIR, REGISTRY  # noqa: E402
 
 
@@ -55,16 +55,19 @@ def test_expansion_keeps_the_centre_and_invents_the_frame(expander, texture):
     np.testing.assert_allclose(frame.mean(0), texture.reshape(-1, 3).mean(0), atol=0.1)
 
 
-def test_placement_covers_the_canvas_and_explains_the_output(expander, texture):
-    session = expander._session
+def test_coords_point_into_the_input_and_explain_the_output(expander, texture):
     feeds = {"image": np.ascontiguousarray(texture.transpose(2, 0, 1)[None]),
              "wrap": np.zeros(2, np.float32), "noise_mix": np.zeros(1, np.float32),
-             "noise": np.zeros((1, 1, 16, 16), np.float32)}
-    output, placement = session.run(["output", "placement"], feeds)
-    assert placement.shape[0] == 1 and placement.shape[2] % 2 == 1 and placement.shape[3] % 2 == 1
-    assert placement.min() >= 0
-    coverage = expand_map(placement_kernel(placement), np.ones((128, 128, 1), np.float32))
-    assert coverage.min() > 1e-3 * coverage.max()  # companions need no fallback anywhere
+             "noise": np.zeros((1, 1, 33, 33), np.float32)}
+    output, coords = expander._session.run(["output", "coords"], feeds)
+    assert coords.shape == (1, 2, 256, 256)
+    assert coords.min() >= -1.0 and coords.max() <= 128.0
+    # the centre copies the input in place
+    centre = coords[0, :, 64 + 8:192 - 8, 64 + 8:192 - 8]
+    grid = np.mgrid[8:120, 8:120].astype(np.float32)
+    assert np.median(np.abs(centre - grid)) < 1.0
+    warped = warp.bilinear(texture, coords[0, 0], coords[0, 1])
+    assert np.corrcoef(warped.ravel(), output[0].transpose(1, 2, 0).ravel())[0, 1] > 0.8
 
 
 def test_companions_follow_the_colour_map(expander, texture):
@@ -72,7 +75,7 @@ def test_companions_follow_the_colour_map(expander, texture):
     result = expander.expand(texture, companions=[luminance])
     arranged = result.companions[0][:, :, 0]
     network = result.image.mean(axis=2)
-    # the placement applied to the luminance is close to the luminance of the network's output
+    # the luminance sampled at the network's coordinates is close to its output's luminance
     assert np.corrcoef(arranged.ravel(), network.ravel())[0, 1] > 0.8
 
 
@@ -80,6 +83,7 @@ def test_seamless_and_tiled_runs(expander, texture):
     out = expander.expand(texture, seamless="xy").image
     inner = np.abs(np.diff(out, axis=0)).mean()
     assert np.abs(out[0] - out[-1]).mean() < 2.5 * inner
-    tiled = Expander("default", device="cpu", threads=2, max_tile=64).expand(texture).image
-    np.testing.assert_array_equal(tiled[64:192, 64:192], texture)
-    assert tiled.shape == (256, 256, 3) and np.isfinite(tiled).all()
+    for large in ("warp", "tiles"):
+        big = Expander("default", device="cpu", threads=2, analysis_size=64, large=large).expand(texture).image
+        np.testing.assert_array_equal(big[64:192, 64:192], texture)
+        assert big.shape == (256, 256, 3) and np.isfinite(big).all()

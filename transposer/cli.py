@@ -90,9 +90,9 @@ def cli():
     same material out, in one forward pass."""
 
 
-def main(argv=None) -> None:
-    """Console entry point (`transposer`, `python -m transposer`)."""
-    cli.main(args=argv, prog_name="transposer")
+# The console entry point (`transposer`, `python -m transposer`) is the group itself: calling it
+# parses sys.argv (or a given list) and exits; being a click command, tests can invoke it too.
+main = cli
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -144,9 +144,14 @@ def plan_jobs(files: list[Path], had_folder: bool, output: str, companions: tupl
                    "not start. Default: auto.")
 @click.option("--threads", type=int, default=None,
               help="CPU threads for onnxruntime, 1 to 1024. Default: onnxruntime's choice (all cores).")
-@click.option("--max-tile", type=int, default=1024,
-              help="Largest input side run in one network call; larger passes are grown ring by ring in "
-                   "tiles of this size (bounded memory), 64 to 16384. Default: 1024.")
+@click.option("--analysis-size", type=int, default=512,
+              help="Largest input side the network runs on, 64 to 16384; larger passes follow --large. "
+                   "Default: 512.")
+@click.option("--large", type=click.Choice(["warp", "tiles"]), default="warp",
+              help="Passes above --analysis-size: warp = the network sees a downscaled copy and its "
+                   "coordinates place full-resolution pixels (fast, bounded memory); tiles = the canvas is "
+                   "grown ring by ring with full network calls (the network's own refinement everywhere; "
+                   "many calls, for GPUs). Default: warp.")
 @click.option("--seed", type=int, default=0,
               help="Seed of the noise used by --variation, 0 to 2^63-1; same seed + same input = same output. "
                    "Default: 0.")
@@ -161,7 +166,8 @@ def plan_jobs(files: list[Path], had_folder: bool, output: str, companions: tupl
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print one JSON object per written file (path, size, provider, seconds) instead of a "
                    "progress bar. Default: off.")
-def command(inputs, output, scale, size_text, seamless, companions, model, device, threads, max_tile, seed,
+def command(inputs, output, scale, size_text, seamless, companions, model, device, threads, analysis_size, large,
+            seed,
             variation, bit_depth, overwrite, as_json):
     """Expand INPUT textures (files or folders of images) into larger textures of the same material."""
     from transposer.runtime import Companion, ExpandCancelled, ExpandError, Expander
@@ -189,7 +195,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
                     if int(bit_depth) not in allowed:
                         raise click.ClickException(f"--bit-depth {bit_depth} cannot be written to {target.name}; "
                                                    f"{target.suffix} takes {', '.join(map(str, allowed))}")
-        expander = Expander(model=model, device=device, threads=threads, max_tile=max_tile)
+        expander = Expander(model=model, device=device, threads=threads, analysis_size=analysis_size, large=large)
 
         # read everything once before writing anything: a bad file fails the run up front
         depths = {}
@@ -222,7 +228,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
     except ExpandError as error:
         raise click.ClickException(str(error)) from None
     except MemoryError:
-        raise click.ClickException("out of memory: use a smaller --max-tile or a smaller output") from None
+        raise click.ClickException("out of memory: use a smaller --analysis-size or a smaller output") from None
 
 
 def _run_job(job: Job, expander, options: dict, bit_depth: str, depths: dict, as_json: bool,

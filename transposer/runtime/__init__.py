@@ -10,7 +10,6 @@ so front ends can import this package cheaply.
 
 from .errors import ExpandCancelled, ExpandError
 from .expander import Companion, Expander, ExpandResult, ProgressCallback, renormalize_normals
-from .placement import apply_placement
 
 __all__ = ["Expander", "ExpandError", "ExpandCancelled", "ExpandResult", "ProgressCallback", "Companion",
-           "apply_placement", "renormalize_normals"]
+           "renormalize_normals"]

@@ -4,14 +4,22 @@ Everything a call needs lives in local variables, so one Expander may serve seve
 (onnxruntime's `run` is thread-safe). A call is a sequence of 2x passes over a stack of layers:
 
     layers = [RGB (3) | alpha (0/1) | companion channels ...]     (H, W, C) float32
-    pass:   network(guide RGB) -> output RGB + placement
-            RGB of LDR images      <- network output
-            RGB of HDR images, alpha, companions <- apply_placement(placement, layer)
-            the known centre      <- the pass's input, exactly
+    pass:   network(guide RGB) -> output RGB + coords (where each output pixel came from)
+            RGB of LDR images                  <- network output
+            RGB of HDR images, alpha, companions <- the layer sampled at coords (warp.py)
+            the known centre                   <- the pass's input, exactly
 
-Large passes (a side above max_tile) are grown ring by ring (tiling.py); small ones pad to the
-model's input multiple (padding.py). The last canvas is cropped around the input (or, on a
-seamless axis, resampled periodically) to the requested size.
+Pass sizes (docs/design.md, "The ONNX model contract"):
+- input side <= analysis_size: one network call at full resolution (padded to the model's input
+  multiple, padding.py);
+- larger, large="warp" (default): the network runs on a copy downscaled to analysis_size, its
+  coordinates are upsampled, and every layer, colour included, is sampled from the full-resolution
+  input by blocks of rows: bounded memory and full detail, without the decoder's refinement
+  (ONNX Runtime's DFT is slow on CPU, so the global FFT part must stay small);
+- larger, large="tiles": the canvas is grown ring by ring with full network calls on windows of
+  analysis_size (tiling.py): the decoder everywhere, many calls (for fast GPUs).
+The last canvas is cropped around the input (or, on a seamless axis, resampled periodically) to
+the requested size.
 """
 
 from __future__ import annotations
@@ -24,16 +32,17 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from . import warp
 from .errors import ExpandCancelled, ExpandError, check_range
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
-from .placement import apply_placement
 from .session import DEVICES, check_contract, open_session, resolve_model
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
 
-DEFAULT_MAX_TILE = 1024  # input side above which a pass is tiled (1024 -> 2048 fits a few GB)
-MAX_TILE_RANGE = (64, 16384)
+DEFAULT_ANALYSIS_SIZE = 512  # largest input side the network sees (contract default)
+ANALYSIS_SIZE_RANGE = (64, 16384)
+LARGE_MODES = ("warp", "tiles")
 THREADS_RANGE = (1, 1024)
 SCALE_RANGE = (1.0, 16.0)  # exclusive of 1: the output must be larger than the input
 SIZE_RANGE = (1, 65536)
@@ -43,8 +52,8 @@ SEAMLESS = (None, "x", "y", "xy")
 
 @dataclass(frozen=True)
 class Companion:
-    """A map expanded with the guide's placement. `normal`: a tangent-space normal map stored as
-    0..1 (n * 0.5 + 0.5); its vectors are renormalised to unit length after expansion."""
+    """A map arranged exactly like the guide image. `normal`: a tangent-space normal map stored
+    as 0..1 (n * 0.5 + 0.5); its vectors are renormalised to unit length after expansion."""
 
     pixels: np.ndarray
     normal: bool = False
@@ -59,21 +68,28 @@ class ExpandResult:
 
 
 class Expander:
-    """Build once (validates the options and opens the model), then call `expand` many times."""
+    """Build once (validates the options and opens the model), then call `expand` many times.
+
+    analysis_size: the largest input side the network runs on (rounded down to the model's input
+    multiple); large: how passes above it run, "warp" or "tiles" (see the module doc)."""
 
     def __init__(self, model: Union[str, "os.PathLike"] = "default", device: str = "auto",
-                 threads: Optional[int] = None, max_tile: int = DEFAULT_MAX_TILE):
+                 threads: Optional[int] = None, analysis_size: int = DEFAULT_ANALYSIS_SIZE,
+                 large: str = "warp"):
         if device not in DEVICES:
             raise ExpandError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if threads is not None:
             threads = check_range("threads", threads, *THREADS_RANGE, integer=True)
-        max_tile = check_range("max_tile", max_tile, *MAX_TILE_RANGE, integer=True)
+        analysis_size = check_range("analysis_size", analysis_size, *ANALYSIS_SIZE_RANGE, integer=True)
+        if large not in LARGE_MODES:
+            raise ExpandError(f"large must be one of {', '.join(LARGE_MODES)}; got {large!r}")
         self.model = resolve_model(model)
         self._session, self.provider = open_session(self.model.path, device, threads)
         self.metadata = check_contract(self._session, self.model.path)
         self.input_multiple = int(self.metadata.get("transposer.input_multiple", "8"))
-        # tiles are multiples of the input multiple and hold at least two of them
-        self.max_tile = max(max_tile // self.input_multiple * self.input_multiple, 4 * self.input_multiple)
+        # a multiple of the input multiple that holds at least four of them (tiles halve it)
+        self.analysis_size = max(analysis_size // self.input_multiple * self.input_multiple, 4 * self.input_multiple)
+        self.large = large
         self.device, self.threads = device, threads
 
     @property
@@ -116,8 +132,7 @@ class Expander:
         layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
 
         plan = _plan_passes(height, width, target, wrap)
-        total = sum(1 if max(h, w) <= self.max_tile else
-                    count_tiles(h, w, self.max_tile, wrap, self.input_multiple) for h, w, _ in plan)
+        total = sum(self._steps(h, w, wrap) for h, w, _ in plan)
         done = [0]
 
         def tick() -> None:
@@ -151,12 +166,22 @@ class Expander:
         return ExpandResult(result_image, results, self.provider, time.perf_counter() - start)
 
     # --- one 2x pass -------------------------------------------------------------------------
+    def _steps(self, h: int, w: int, wrap) -> int:
+        """Progress steps of a pass: network calls, plus blocks of rows when warping."""
+        if max(h, w) <= self.analysis_size:
+            return 1
+        if self.large == "tiles":
+            return count_tiles(h, w, self.analysis_size, wrap, self.input_multiple)
+        return 1 + warp.block_count(2 * h)
+
     def _pass(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
         h, w = layers.shape[:2]
-        if max(h, w) <= self.max_tile:
+        if max(h, w) <= self.analysis_size:
             out = self._expand_once(layers, wrap, hdr, noise_mix, np.random.default_rng([*seed_key, 0]))
             tick()
             return out
+        if self.large == "warp":
+            return self._expand_warped(layers, wrap, hdr, noise_mix, np.random.default_rng([*seed_key, 0]), tick)
         counter = [0]
 
         def run_tile(window: np.ndarray) -> np.ndarray:
@@ -164,7 +189,7 @@ class Expander:
             rng = np.random.default_rng([*seed_key, counter[0]])
             return self._expand_once(window, (False, False), hdr, noise_mix, rng)
 
-        return grow_canvas(layers, run_tile, self.max_tile, wrap, self.input_multiple, on_tile=tick)
+        return grow_canvas(layers, run_tile, self.analysis_size, wrap, self.input_multiple, on_tile=tick)
 
     def _expand_once(self, layers, wrap, hdr, noise_mix, rng) -> np.ndarray:
         """(h, w, C) -> (2h, 2w, C) with one network call; the input is kept exactly in the centre
@@ -173,41 +198,63 @@ class Expander:
         fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
         padded = pad_layers(layers, fits)
         colour = padded[:, :, :3]
-        output, placement = self._run_network(compress_hdr(colour) if hdr else np.clip(colour, 0, 1),
-                                              wrap, noise_mix, rng)
-        canvas = np.empty((output.shape[0], output.shape[1], layers.shape[2]), np.float32)
-        if hdr:  # the real values, arranged by the placement the network chose
-            canvas[:, :, :3] = apply_placement(placement, colour, wrap)
+        output, coords = self._run_network(_guide(colour, hdr), wrap, noise_mix, rng)
+        size = output.shape[:2]
+        if hdr:  # the real values, from where the network copied its colours
+            canvas = warp.sample(padded, warp.full_coords(coords), size, wrap)
         else:
+            canvas = np.empty((size[0], size[1], layers.shape[2]), np.float32)
             canvas[:, :, :3] = output
-        if layers.shape[2] > 3:
-            canvas[:, :, 3:] = apply_placement(placement, padded[:, :, 3:], wrap)
+            if layers.shape[2] > 3:
+                canvas[:, :, 3:] = warp.sample(padded[:, :, 3:], warp.full_coords(coords), size, wrap)
         canvas = unpad_canvas(canvas, fits)
         if not (fits[0].resample or fits[1].resample):
             canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
         return canvas
 
+    def _expand_warped(self, layers, wrap, hdr, noise_mix, rng, tick) -> np.ndarray:
+        """(h, w, C) -> (2h, 2w, C): coordinates from the network on a downscaled copy, every
+        layer sampled at full resolution; the input kept exactly in the centre."""
+        h, w, _ = layers.shape
+        factor = self.analysis_size / max(h, w)
+        small = tuple(max(2 * self.input_multiple, int(n * factor) // self.input_multiple * self.input_multiple)
+                      for n in (h, w))
+        guide = periodic_resize(_guide(layers[:, :, :3], hdr), small[0], small[1], wrap)
+        _, coords = self._run_network(np.clip(guide, 0.0, 1.0), wrap, noise_mix, rng)
+        tick()
+        size = (2 * h, 2 * w)
+        rows = warp.upsampled_coords(coords, (h, w), small, size, wrap)
+        canvas = warp.sample(layers, rows, size, wrap, on_block=tick)
+        canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
+        return canvas
+
     def _run_network(self, guide: np.ndarray, wrap, noise_mix: float, rng) -> tuple[np.ndarray, np.ndarray]:
+        """guide (h, w, 3) -> output (2h, 2w, 3) in [0, 1], coords (2, 2h, 2w)."""
         h, w = guide.shape[:2]
         feeds = {
             "image": np.ascontiguousarray(guide.transpose(2, 0, 1)[None], dtype=np.float32),
             "wrap": np.array([float(wrap[0]), float(wrap[1])], np.float32),
             "noise_mix": np.array([noise_mix], np.float32),
-            "noise": rng.standard_normal((1, 1, h, w), dtype=np.float32),
+            "noise": rng.standard_normal((1, 1, h // 4 + 1, w // 4 + 1), dtype=np.float32),
         }
         try:
-            output, placement = self._session.run(["output", "placement"], feeds)
+            output, coords = self._session.run(["output", "coords"], feeds)
         except Exception as error:  # onnxruntime's own exception classes
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ExpandError(f"onnxruntime failed on a {w} x {h} input: {first}") from None
-        if output.shape != (1, 3, 2 * h, 2 * w) or placement.ndim != 4 or placement.shape[0] != 1:
-            raise ExpandError(f"model {self.model.name} returned output {output.shape} and placement "
-                              f"{placement.shape} for a {w} x {h} input; the contract wants (1, 3, {2 * h}, "
-                              f"{2 * w}) and (1, G, 2ry+1, 2rx+1)")
-        return np.clip(output[0].transpose(1, 2, 0), 0.0, 1.0), placement
+        if output.shape != (1, 3, 2 * h, 2 * w) or coords.shape != (1, 2, 2 * h, 2 * w):
+            raise ExpandError(f"model {self.model.name} returned output {output.shape} and coords "
+                              f"{coords.shape} for a {w} x {h} input; the contract wants (1, 3, {2 * h}, "
+                              f"{2 * w}) and (1, 2, {2 * h}, {2 * w})")
+        return np.clip(output[0].transpose(1, 2, 0), 0.0, 1.0), coords[0]
 
 
 # --- helpers (pure functions, shared by nothing else) ------------------------------------------
+def _guide(colour: np.ndarray, hdr: bool) -> np.ndarray:
+    """What the network sees: the colour in [0, 1] (HDR compressed first)."""
+    return compress_hdr(colour) if hdr else np.clip(colour, 0.0, 1.0)
+
+
 def compress_hdr(colour: np.ndarray) -> np.ndarray:
     """Extended Reinhard x (1 + x / white^2) / (1 + x), white = the image's maximum: maps [0, white]
     onto [0, 1] keeping dark values nearly linear, so the network sees the whole range."""

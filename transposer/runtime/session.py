@@ -24,7 +24,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 REGISTRY = MODELS_DIR / "registry.json"
 DEVICES = ("auto", "cpu", "cuda")
 INPUTS = ("image", "wrap", "noise_mix", "noise")
-OUTPUTS = ("output", "placement")
+OUTPUTS = ("output", "coords")
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 

@@ -1,15 +1,15 @@
 """Tiny ONNX graphs that honour the model contract, for testing front ends without the network.
 
-They have the real model's inputs (image, wrap, noise_mix, noise), outputs (output, placement)
-and metadata, and do something simple and exactly predictable:
+They have the real model's inputs (image, wrap, noise_mix, noise), outputs (output, coords)
+and metadata, and do something simple and exactly predictable; `coords` always says truthfully
+where each output pixel came from:
 
 - "edge": output = the input in the centre of its 2x canvas, the frame filled by edge
-  replication on an ordinary axis and by periodic repetition on a wrapping axis (`wrap` input);
-  placement = a single weight at zero shift. Local: a pixel depends only on the nearest input
-  edge, so tiled and untiled runs agree exactly.
-- "tile": output = the input repeated periodically on both axes whatever `wrap` says, and a
-  placement that says so (weight 1 at shifts -H, 0, H x -W, 0, W): companion maps arranged with
-  it must repeat exactly like the image.
+  replication on an ordinary axis and by periodic repetition on a wrapping axis (`wrap` input).
+  Local: a pixel depends only on the nearest input edge, so tiled and untiled runs agree exactly.
+- "tile": output = the input repeated periodically on both axes whatever `wrap` says: copies
+  (translations) with seams, like the real network's output; companion maps sampled at its
+  coordinates must repeat exactly like the image.
 
 Building them needs the `onnx` package (the `train` extra); the runtime itself never imports it.
 """
@@ -59,9 +59,6 @@ def build_synthetic_model(kind: str = "edge", input_multiple: int = 8, opset: in
             mixed = node("Mul", [diff, flag], f"mixed_{tag}")
             current = node("Add", [edge, mixed], f"padded_{tag}")
         node("Identity", [current], "raw_output")
-        ones = const("ones", np.ones((1, 1, 1, 1)), np.float32)
-        shape4 = node("Concat", [batch, const("one3", [1, 1, 1])], "pshape", axis=0)
-        node("Expand", [ones, shape4], "placement")
     else:
         tiled = node("Tile", ["image", const("reps", [1, 1, 3, 3])], "tiled")
         start_y = node("Sub", [height, node("Div", [height, two], "half_h")], "start_y")
@@ -70,18 +67,38 @@ def build_synthetic_model(kind: str = "edge", input_multiple: int = 8, opset: in
         ends = node("Add", [starts, node("Concat", [node("Mul", [height, two], "h2"), node("Mul", [width, two], "w2")],
                                          "sizes", axis=0)], "ends")
         node("Slice", [tiled, starts, ends, const("axes", [2, 3])], "raw_output")
-        # weight 1 where the kernel index is a multiple of the side: shifts -n, 0, n
-        lines = []
-        for size, tag in ((height, "y"), (width, "x")):
-            length = node("Add", [node("Mul", [size, two], f"l2{tag}"), const(f"one{tag}", [1])], f"len{tag}")
-            scalar = node("Squeeze", [length, const(f"sq{tag}", [0])], f"lens{tag}")
-            index = node("Range", [const(f"zero{tag}", 0), scalar, const(f"step{tag}", 1)], f"idx{tag}")
-            hit = node("Equal", [node("Mod", [index, size], f"mod{tag}"), const(f"z{tag}", [0])], f"hit{tag}")
-            lines.append(node("Cast", [hit], f"line{tag}", to=TensorProto.FLOAT))
-        column = node("Unsqueeze", [lines[0], const("u1", [1])], "column")
-        row = node("Unsqueeze", [lines[1], const("u0", [0])], "row")
-        grid = node("Mul", [column, row], "grid")
-        node("Unsqueeze", [grid, const("u01", [0, 1])], "placement")
+    # coords: source row of output row y is y - H//2, clamped (edge) or modulo H (wrap / tile)
+    lines = []
+    for size, tag, wrap_index in ((height, "y", 0), (width, "x", 1)):
+        n = node("Cast", [size], f"n{tag}", to=TensorProto.FLOAT)
+        half = node("Cast", [node("Div", [size, two], f"hi{tag}")], f"half{tag}", to=TensorProto.FLOAT)
+        length = node("Squeeze", [node("Mul", [size, two], f"len{tag}"), const(f"sq{tag}", [0])], f"lens{tag}")
+        index = node("Cast", [node("Range", [const(f"zero{tag}", 0), length, const(f"step{tag}", 1)], f"idx{tag}")],
+                     f"fidx{tag}", to=TensorProto.FLOAT)
+        shifted = node("Sub", [index, half], f"shift{tag}")
+        wrapped = node("Sub", [shifted, node("Mul", [n, node("Floor", [node("Div", [shifted, n], f"q{tag}")],
+                                                             f"fq{tag}")], f"m{tag}")], f"wrapped{tag}")
+        if kind == "edge":
+            top = node("Sub", [n, const(f"one_f{tag}", [1.0], np.float32)], f"top{tag}")
+            clamped = node("Min", [node("Max", [shifted, const(f"zf{tag}", [0.0], np.float32)], f"lo{tag}"), top],
+                           f"clamped{tag}")
+            flag = node("Slice", ["wrap", const(f"w{tag}0c", [wrap_index]), const(f"w{tag}1c", [wrap_index + 1])],
+                        f"cflag_{tag}")
+            line = node("Add", [clamped, node("Mul", [node("Sub", [wrapped, clamped], f"cd{tag}"), flag],
+                                              f"cm{tag}")], f"line{tag}")
+        else:
+            line = wrapped
+        lines.append(line)
+    column = node("Unsqueeze", [lines[0], const("u1", [1])], "column")  # (2H, 1)
+    row = node("Unsqueeze", [lines[1], const("u0", [0])], "row")  # (1, 2W)
+    zeros = node("Mul", [column, node("Mul", [row, const("zf", [0.0], np.float32)], "zrow")], "zeros")  # (2H, 2W)
+    cy = node("Add", [zeros, column], "cy")
+    cx = node("Add", [zeros, row], "cx")
+    grid = node("Unsqueeze", [node("Concat", [node("Unsqueeze", [cy, const("ua", [0])], "cy3"),
+                                              node("Unsqueeze", [cx, const("ub", [0])], "cx3")], "cyx", axis=0),
+                              const("uc", [0])], "grid")  # (1, 2, 2H, 2W)
+    reps = node("Concat", [batch, const("one3", [1, 1, 1])], "coord_reps", axis=0)
+    node("Tile", [grid, reps], "coords")
     # the noise inputs take part (times zero) so that no optimiser drops them from the interface
     noise_sum = node("ReduceSum", ["noise"], "noise_sum", keepdims=0)
     unused = node("Mul", [node("Mul", [noise_sum, "noise_mix"], "nm"), const("zero", [0.0], np.float32)], "unused")
@@ -92,9 +109,9 @@ def build_synthetic_model(kind: str = "edge", input_multiple: int = 8, opset: in
     noise_mix = helper.make_tensor_value_info("noise_mix", TensorProto.FLOAT, [1])
     noise = helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["B", 1, "h", "w"])
     output = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["B", 3, "H2", "W2"])
-    placement = helper.make_tensor_value_info("placement", TensorProto.FLOAT, ["B", "G", "KY", "KX"])
+    coords = helper.make_tensor_value_info("coords", TensorProto.FLOAT, ["B", 2, "H2", "W2"])
     graph = helper.make_graph(nodes, f"transposer_synthetic_{kind}", [image, wrap, noise_mix, noise],
-                              [output, placement], initializer=inits)
+                              [output, coords], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="transposer.runtime.synthetic")
     model.ir_version = 9  # readable by onnxruntime >= 1.16

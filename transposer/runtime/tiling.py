@@ -9,8 +9,8 @@ the known image. What 2x expansion must invent is only the frame around the inpu
     repeat until R covers the canvas:
         R' = R grown by d on every side that is not finished
         for each side, cut the new band R' - R into segments along that side;
-        for each segment take a window of T x T known pixels (T <= max_tile) at R's edge,
-            centred on the segment, expand it (one network call, 2T x 2T out) and add its pixels
+        for each segment take a window of T x T known pixels (T <= the tile size) at R's
+            edge, centred on the segment, expand it (one network call, 2T x 2T out) and add its pixels
             over the segment, plus a feather of f pixels, with weight w, into an accumulator
         band = accumulator / sum of weights; R = R'
 
@@ -68,13 +68,13 @@ def feather(tile: int) -> int:
     return max(1, tile // 16)
 
 
-def plan_growth(height: int, width: int, max_tile: int, wrap=(False, False), multiple: int = 8) -> list[Ring]:
+def plan_growth(height: int, width: int, tile_size: int, wrap=(False, False), multiple: int = 8) -> list[Ring]:
     """The rings and windows that grow an H x W input to its 2H x 2W canvas."""
     canvas = (2 * height, 2 * width)
     known = [(height // 2, height // 2 + height), (width // 2, width // 2 + width)]
     rings: list[Ring] = []
     while any(known[a][1] - known[a][0] < canvas[a] for a in (0, 1)):
-        tiles = [_window_side(known[a][1] - known[a][0], max_tile, multiple) for a in (0, 1)]
+        tiles = [_window_side(known[a][1] - known[a][0], tile_size, multiple) for a in (0, 1)]
         grow = [_growth(known[a], canvas[a], tiles[a], wrap[a]) for a in (0, 1)]
         grown = [(known[a][0] - grow[a][0], known[a][1] + grow[a][1]) for a in (0, 1)]
         windows: list[Window] = []
@@ -96,14 +96,14 @@ def plan_growth(height: int, width: int, max_tile: int, wrap=(False, False), mul
     return rings
 
 
-def count_tiles(height: int, width: int, max_tile: int, wrap=(False, False), multiple: int = 8) -> int:
-    return sum(len(ring.windows) for ring in plan_growth(height, width, max_tile, wrap, multiple))
+def count_tiles(height: int, width: int, tile_size: int, wrap=(False, False), multiple: int = 8) -> int:
+    return sum(len(ring.windows) for ring in plan_growth(height, width, tile_size, wrap, multiple))
 
 
-def grow_canvas(layers: np.ndarray, run_tile: Callable[[np.ndarray], np.ndarray], max_tile: int,
+def grow_canvas(layers: np.ndarray, run_tile: Callable[[np.ndarray], np.ndarray], tile_size: int,
                 wrap=(False, False), multiple: int = 8,
                 on_tile: Callable[[], None] | None = None) -> np.ndarray:
-    """Expand (H, W, C) float32 to (2H, 2W, C) with windows of at most max_tile per side.
+    """Expand (H, W, C) float32 to (2H, 2W, C) with windows of at most tile_size per side.
 
     run_tile(window (t, s, C)) must return the window's 2x expansion (2t, 2s, C) with the window
     at (t//2, s//2). on_tile() is called after each window (progress / cancellation).
@@ -113,7 +113,7 @@ def grow_canvas(layers: np.ndarray, run_tile: Callable[[np.ndarray], np.ndarray]
     canvas = np.zeros((size[0], size[1], channels), np.float32)
     canvas[height // 2: height // 2 + height, width // 2: width // 2 + width] = layers
     weights = np.zeros(size, np.float32)
-    for ring in plan_growth(height, width, max_tile, wrap, multiple):
+    for ring in plan_growth(height, width, tile_size, wrap, multiple):
         for window in ring.windows:
             (r0, r1), (c0, c1) = window.rows, window.cols
             tile = np.ascontiguousarray(canvas[r0:r1, c0:c1])  # inside R: known pixels only
@@ -183,9 +183,9 @@ def _in_span(idx: np.ndarray, span: Span, n: int) -> np.ndarray:
     return (idx - span[0]) % n < length
 
 
-def _window_side(known_length: int, max_tile: int, multiple: int) -> int:
-    """The largest multiple of `multiple` that is <= max_tile and fits in the known length."""
-    side = min(max_tile, known_length) // multiple * multiple
+def _window_side(known_length: int, tile_size: int, multiple: int) -> int:
+    """The largest multiple of `multiple` that is <= tile_size and fits in the known length."""
+    side = min(tile_size, known_length) // multiple * multiple
     if side < 2 * multiple:
         raise ValueError(f"known length {known_length} is below two input multiples ({2 * multiple})")
     return side
