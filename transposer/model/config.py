@@ -47,8 +47,8 @@ class ModelConfig:
             raise ValueError(f"encoder must be 'paper' or 'vgg', got {self.encoder!r}")
         if self.ssm_norm not in ("overlap", "plain"):
             raise ValueError(f"ssm_norm must be 'overlap' or 'plain', got {self.ssm_norm!r}")
-        if not 0.0 < self.shift_radius <= 1.0:
-            raise ValueError(f"shift_radius must be in (0, 1], got {self.shift_radius}")
+        if not 0.5 <= self.shift_radius <= 1.0:
+            raise ValueError(f"shift_radius must be in [0.5, 1], got {self.shift_radius}")
         if len(self.channels) != 3 or len(self.decoder_channels) != 4:
             raise ValueError("channels needs 3 entries and decoder_channels 4")
 

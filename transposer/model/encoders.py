@@ -6,7 +6,10 @@ from torch import nn
 
 
 def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2, inplace=True))
+    # Downsampling uses a 4x4 kernel: its output size (H - 2) // 2 + 1 = H / 2 stays a plain
+    # expression for the ONNX exporter's symbolic shapes (a 3x3 one gives floor((H - 1) / 2) + 1).
+    k = 3 if stride == 1 else 4
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, 1), nn.LeakyReLU(0.2, inplace=True))
 
 
 class PaperEncoder(nn.Module):

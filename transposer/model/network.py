@@ -29,14 +29,15 @@ from transposer.model.config import ModelConfig
 from transposer.model.encoders import build_encoder
 from transposer.ops import overlap_fraction, self_similarity, shift_radius, transposed_expand
 
-_COVER_EPS = 1e-4
+_COVER_EPS = 1e-12
 
 
 def pad_wrap(x: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
     """Pad 1 pixel per side: circular on an axis whose wrap weight is 1, zeros where it is 0."""
     wy, wx = wrap[0], wrap[1]
-    x = torch.cat([wy * x[..., -1:, :], x, wy * x[..., :1, :]], dim=-2)
-    return torch.cat([wx * x[..., -1:], x, wx * x[..., :1]], dim=-1)
+    h, w = x.shape[-2:]
+    x = torch.cat([wy * x.narrow(-2, h - 1, 1), x, wy * x.narrow(-2, 0, 1)], dim=-2)
+    return torch.cat([wx * x.narrow(-1, w - 1, 1), x, wx * x.narrow(-1, 0, 1)], dim=-1)
 
 
 class WrapConv(nn.Module):
@@ -139,6 +140,12 @@ class Transposer(nn.Module):
 
     def _place(self, maps: torch.Tensor, filters: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
         """Coverage-normalised transposed convolution: a weighted average of the placed copies."""
+        # A floor of 1e-3 of the peak weight spread over all shifts: every canvas position gets a
+        # coverage far above the FFT's rounding noise (~1e-7 of the total), so the ratio below is
+        # well conditioned (and identical in PyTorch and onnxruntime), while it stays negligible
+        # wherever a real copy lands.
+        n_shifts = maps.shape[-2] * maps.shape[-1]
+        maps = maps + 1e-3 * maps.amax((2, 3), keepdim=True) / n_shifts * 4.0
         ones = torch.ones_like(filters[:, :, :1])
         placed = transposed_expand(maps, torch.cat([filters, ones], dim=2), wrap)
         return placed[:, :-1] / (placed[:, -1:] + _COVER_EPS)
@@ -158,7 +165,9 @@ class Transposer(nn.Module):
         h2, w2 = f2.shape[-2:]
         src = source_coordinates(h2, w2, self.config.strides[1], f2)
         src = src.expand(b, self.config.groups, 2, h2, w2)
-        coords = self._place(m2, src, wrap)
+        # float64: coordinates are large numbers averaged with weights spanning many decades;
+        # float32 FFT rounding would move them by a fraction of a pixel (3 channels: cheap).
+        coords = self._place(m2.double(), src.double(), wrap.double()).to(t3.dtype)
         return [f1, f2, f3], t3, coords
 
     # -- forward --------------------------------------------------------------------------------
@@ -168,9 +177,9 @@ class Transposer(nn.Module):
         (f1, f2, _), t3, coords = self.placement(x, wrap, noise, noise_mix)
         coords = F.interpolate(coords, size=(2 * in_h, 2 * in_w), mode="bilinear", align_corners=False)
         d = self.dec3(t3, wrap)
-        d = F.interpolate(d, scale_factor=2.0, mode="nearest")
+        d = _up2(d)
         d = self.dec2(torch.cat([d, sample_at(f2, _resize_to(coords, d), in_h, in_w)], 1), wrap)
-        d = F.interpolate(d, scale_factor=2.0, mode="nearest")
+        d = _up2(d)
         d = self.dec1(torch.cat([d, sample_at(f1, _resize_to(coords, d), in_h, in_w)], 1), wrap)
         d = F.interpolate(d, size=(2 * in_h, 2 * in_w), mode="nearest")
         warped = sample_at(x, coords, in_h, in_w)
@@ -210,6 +219,11 @@ class Transposer(nn.Module):
             coords = coords[..., oy: oy + 2 * h, ox: ox + 2 * w]
             coords = coords - torch.tensor([top, left], device=x.device, dtype=coords.dtype)[:, None, None]
         return out.clamp(0.0, 1.0), coords
+
+
+def _up2(x: torch.Tensor) -> torch.Tensor:
+    # Explicit sizes, not scale_factor: a float scale makes symbolic shapes (ONNX export) explode.
+    return F.interpolate(x, size=(2 * x.shape[-2], 2 * x.shape[-1]), mode="nearest")
 
 
 def _resize_to(coords: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -15,5 +15,5 @@ def irfft2(spec: torch.Tensor, s: tuple[int, int]) -> torch.Tensor:
     ny, nx = s
     rows = torch.fft.ifft(spec, n=ny, dim=-2)        # each row now the spectrum of a real signal
     # Bins nx//2+1 .. nx-1 of a real signal's spectrum are the conjugates of bins nx-k.
-    mirrored = rows[..., 1: nx - nx // 2].flip(-1).conj()
+    mirrored = rows.narrow(-1, 1, nx - nx // 2 - 1).flip(-1).conj()
     return torch.fft.ifft(torch.cat([rows, mirrored], dim=-1), n=nx, dim=-1).real

@@ -72,8 +72,9 @@ def _normalise(dist: torch.Tensor, energy: torch.Tensor, h: int, w: int, ry: int
 
 def _lags(x: torch.Tensor, ry: int, rx: int) -> torch.Tensor:
     """Reorder a circular correlation (..., Ny, Nx) so lags run -r..r along both axes."""
-    x = torch.cat([x[..., x.shape[-2] - ry:, :], x[..., : ry + 1, :]], dim=-2)
-    return torch.cat([x[..., x.shape[-1] - rx:], x[..., : rx + 1]], dim=-1)
+    # narrow(), not open-ended slices: keeps the exporter's symbolic shapes simple.
+    x = torch.cat([x.narrow(-2, x.shape[-2] - ry, ry), x.narrow(-2, 0, ry + 1)], dim=-2)
+    return torch.cat([x.narrow(-1, x.shape[-1] - rx, rx), x.narrow(-1, 0, rx + 1)], dim=-1)
 
 
 def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap") -> torch.Tensor:
@@ -82,7 +83,11 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
     Computed in float32 whatever the autocast dtype (torch.fft has no bfloat16).
     """
     b, _, h, w = feat.shape
-    feat = _centre(_at_least_fp32(feat), norm)
+    out_dtype = _at_least_fp32(feat).dtype
+    # float64 inside: D = A + A - 2R cancels large terms, and the map's peaks are sharpened by a
+    # large gain downstream, so float32 rounding (~1e-4 here) would move the chosen copies and
+    # make PyTorch and onnxruntime disagree. The maps are small (a projection to few channels).
+    feat = _centre(feat.double(), norm)
     # FFT length h + r: the largest lag read is r and the correlation's support is +-(h-1), so
     # no lag we read aliases with another.
     ny, nx = h + ry, w + rx
@@ -96,7 +101,7 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
     dist = irfft2(both - 2.0 * power, s=(ny, nx))       # (B, 1, ny, nx), lag-indexed
     dist = _lags(dist, ry, rx).clamp_min(0.0)
     energy = energy_map.sum((2, 3), keepdim=True)
-    return _normalise(dist, energy, h, w, ry, rx, norm)
+    return _normalise(dist, energy, h, w, ry, rx, norm).to(out_dtype)
 
 
 def self_similarity_direct(feat: torch.Tensor, ry: int, rx: int, norm: str = "overlap") -> torch.Tensor:

@@ -43,13 +43,15 @@ def _as_wrap(wrap, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _canvas(full: torch.Tensor, h: int, w: int, ry: int, rx: int, wrap) -> torch.Tensor:
     """full: (..., 4h, 4w) linear convolution, zero beyond its support -> (..., 2h, 2w) canvas."""
     # Canvas row y is full-convolution row y + (ry - h//2): roll that origin to index 0.
-    # (Slices, not torch.roll: roll by a symbolic amount does not export to ONNX.)
-    oy, ox = (ry - h // 2) % (4 * h), (rx - w // 2) % (4 * w)
-    full = torch.cat([full[..., oy:, :], full[..., :oy, :]], dim=-2)
-    full = torch.cat([full[..., ox:], full[..., :ox]], dim=-1)
+    # narrow() and cat, not torch.roll or open-ended slices: roll by a symbolic amount does not
+    # export to ONNX, and slices add min/max clamps that make the exporter's shape algebra explode.
+    # The shift radius is at least h//2 (maps reach the canvas edges), so the offset is >= 0.
+    oy, ox = ry - h // 2, rx - w // 2
+    full = torch.cat([full.narrow(-2, oy, 4 * h - oy), full.narrow(-2, 0, oy)], dim=-2)
+    full = torch.cat([full.narrow(-1, ox, 4 * w - ox), full.narrow(-1, 0, ox)], dim=-1)
     wy, wx = _as_wrap(wrap, full)
-    rows = full[..., : 2 * h, :] + wy * full[..., 2 * h: 4 * h, :]
-    return rows[..., : 2 * w] + wx * rows[..., 2 * w: 4 * w]
+    rows = full.narrow(-2, 0, 2 * h) + wy * full.narrow(-2, 2 * h, 2 * h)
+    return rows.narrow(-1, 0, 2 * w) + wx * rows.narrow(-1, 2 * w, 2 * w)
 
 
 def transposed_expand_fft(maps: torch.Tensor, filters: torch.Tensor, wrap=(False, False)) -> torch.Tensor:
@@ -86,8 +88,12 @@ def transposed_expand_direct(maps: torch.Tensor, filters: torch.Tensor, wrap=(Fa
 def transposed_expand(maps: torch.Tensor, filters: torch.Tensor, wrap=(False, False),
                       impl: str = "fft") -> torch.Tensor:
     """Place weighted copies of `filters` on a 2x canvas as `maps` says; impl 'fft' or 'direct'."""
-    if maps.shape[-2] > 2 * filters.shape[-2] - 1 or maps.shape[-1] > 2 * filters.shape[-1] - 1:
-        raise ValueError("placement map radius must be below the filter size")
+    if not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        h, w = filters.shape[-2:]
+        ry, rx = (maps.shape[-2] - 1) // 2, (maps.shape[-1] - 1) // 2
+        if not (h // 2 <= ry < h and w // 2 <= rx < w):
+            raise ValueError(f"placement radius ({ry}, {rx}) must be in [size//2, size-1] "
+                             f"for filters of size ({h}, {w})")
     if impl == "fft":
         return transposed_expand_fft(maps, filters, wrap)
     if impl == "direct":
