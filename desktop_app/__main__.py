@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument("--scale", type=float, default=2.0, help="output side / input side (default 2)")
     headless.add_argument("--seamless", choices=SEAMLESS_CHOICES, default="none",
                           help="axes the result tiles along (default none)")
+    headless.add_argument("--variation", type=int, default=0,
+                          help="percent of seeded noise in the arrangement, 0..100 (default 0)")
     headless.add_argument("--seed", type=int, default=0,
-                          help=f"noise seed, {SEED_RANGE[0]}..{SEED_RANGE[1]} (default 0)")
+                          help=f"seed of the variation noise, {SEED_RANGE[0]}..{SEED_RANGE[1]} (default 0)")
     headless.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
     headless.add_argument("--model", default="default",
                           help="registered model name or path to an .onnx file (default: the shipped model)")

@@ -36,8 +36,8 @@ def _check_args(args: argparse.Namespace, paths: list[str]) -> tuple[ExpandOptio
     for path in paths:
         if not Path(path).exists():
             raise HeadlessError(f"--open: no such file or folder: {path}")
-    options = ExpandOptions(scale=args.scale, seamless=args.seamless, seed=args.seed, device=args.device,
-                            model=args.model).validated()
+    options = ExpandOptions(scale=args.scale, seamless=args.seamless, variation=args.variation, seed=args.seed,
+                            device=args.device, model=args.model).validated()
     out = Path(args.screenshot)
     formats = {bytes(f).decode().lower() for f in QImageWriter.supportedImageFormats()}
     if out.suffix.lower().lstrip(".") not in formats:

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox,
                              QToolButton, QVBoxLayout, QWidget)
 
 from .settings import (DEVICE_CHOICES, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, SCALE_RANGE, SEAMLESS_CHOICES,
-                       SEED_RANGE, SIZE_RANGE, ExpandOptions)
+                       SEED_RANGE, SIZE_RANGE, VARIATION_RANGE, ExpandOptions)
 
 SEAMLESS_LABELS = {"none": "Off", "x": "Left-right (x)", "y": "Top-bottom (y)", "xy": "Both (xy)"}
 DEVICE_LABELS = {"auto": "Auto (GPU if available)", "cpu": "CPU", "cuda": "CUDA GPU"}
@@ -44,6 +44,7 @@ class OptionsPanel(QWidget):
         for signal in (self.scale_combo.currentIndexChanged, self.scale_spin.valueChanged,
                        self.width_spin.valueChanged, self.height_spin.valueChanged,
                        self.seamless_combo.currentIndexChanged, self.seed_spin.valueChanged,
+                       self.variation_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.group_check.toggled,
                        self.format_combo.currentIndexChanged, self.depth_combo.currentIndexChanged,
                        self.scale_radio.toggled, self.model_edit.editingFinished):
@@ -96,9 +97,17 @@ class OptionsPanel(QWidget):
         self.seamless_combo.setToolTip("Make the result tile without seams along these axes.\n"
                                        "Check it with the tiled preview (T).")
         form.addRow("Seamless", self.seamless_combo)
+        self.variation_spin = QSpinBox()
+        self.variation_spin.setRange(*VARIATION_RANGE)
+        self.variation_spin.setSuffix(" %")
+        self.variation_spin.setSingleStep(10)
+        self.variation_spin.setToolTip("0 %: copies arranged by the texture's self-similarity (faithful).\n"
+                                       "Higher: arrangements drawn from random noise (seeded), for\n"
+                                       "irregular textures and for several different results.")
+        form.addRow("Variation", self.variation_spin)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(*SEED_RANGE)
-        self.seed_spin.setToolTip("Same seed and same input give the same result")
+        self.seed_spin.setToolTip("Seed of the variation noise: same seed and same input give the same result")
         form.addRow("Seed", self.seed_spin)
         return box
 
@@ -155,12 +164,14 @@ class OptionsPanel(QWidget):
             size_mode="scale" if self.scale_radio.isChecked() else "size",
             scale=float(preset) if preset is not None else round(self.scale_spin.value(), 2),
             width=self.width_spin.value(), height=self.height_spin.value(),
-            seamless=self.seamless_combo.currentData(), seed=self.seed_spin.value(),
+            seamless=self.seamless_combo.currentData(), variation=self.variation_spin.value(),
+            seed=self.seed_spin.value(),
             device=self.device_combo.currentData(), model=self.model_edit.text().strip() or "default")
 
     def set_options(self, options: ExpandOptions) -> None:
         widgets = (self.scale_radio, self.size_radio, self.scale_combo, self.scale_spin, self.width_spin,
-                   self.height_spin, self.seamless_combo, self.seed_spin, self.device_combo, self.model_edit)
+                   self.height_spin, self.seamless_combo, self.variation_spin, self.seed_spin, self.device_combo,
+                   self.model_edit)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -174,6 +185,7 @@ class OptionsPanel(QWidget):
             self.width_spin.setValue(options.width)
             self.height_spin.setValue(options.height)
             self.seamless_combo.setCurrentIndex(self.seamless_combo.findData(options.seamless))
+            self.variation_spin.setValue(options.variation)
             self.seed_spin.setValue(options.seed)
             self.device_combo.setCurrentIndex(self.device_combo.findData(options.device))
             self.model_edit.setText("" if options.model == "default" else options.model)
@@ -208,6 +220,7 @@ class OptionsPanel(QWidget):
         self.scale_spin.setEnabled(by_scale and self.scale_combo.currentData() is None)
         self.width_spin.setEnabled(not by_scale)
         self.height_spin.setEnabled(not by_scale)
+        self.seed_spin.setEnabled(self.variation_spin.value() > 0)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_edit.text(), "ONNX models (*.onnx)")

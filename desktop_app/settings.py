@@ -18,6 +18,7 @@ SCALE_PRESETS = (2.0, 4.0)
 SCALE_RANGE = (1.0, 16.0)
 SIZE_RANGE = (16, 32768)
 SEED_RANGE = (0, 2**31 - 1)
+VARIATION_RANGE = (0, 100)
 SAVE_FORMATS = ("source", ".png", ".tif", ".exr")
 SAVE_DEPTHS = (0, 8, 16)  # 0 = like the source file
 
@@ -36,7 +37,8 @@ class ExpandOptions:
     width: int = 1024  # target width in pixels when size_mode == "size", SIZE_RANGE
     height: int = 1024  # target height in pixels when size_mode == "size", SIZE_RANGE
     seamless: str = "none"  # axes along which the output tiles: none | x | y | xy
-    seed: int = 0  # seed for the runtime's noise; same seed + same input = same output
+    variation: int = 0  # percent of noise in the arrangement maps (runtime noise_mix); 0 = self-similarity only
+    seed: int = 0  # seed of that noise (matters when variation > 0); same seed + same input = same output
     device: str = "auto"  # auto (CUDA, then CPU) | cpu | cuda
     model: str = "default"  # a registered model name or a path to an .onnx file
 
@@ -46,6 +48,7 @@ class ExpandOptions:
         _check_range("width", self.width, SIZE_RANGE)
         _check_range("height", self.height, SIZE_RANGE)
         _check_choice("seamless", self.seamless, SEAMLESS_CHOICES)
+        _check_range("variation", self.variation, VARIATION_RANGE)
         _check_range("seed", self.seed, SEED_RANGE)
         _check_choice("device", self.device, DEVICE_CHOICES)
         if not isinstance(self.model, str) or not 0 < len(self.model.strip()) <= 4096:
@@ -55,6 +58,8 @@ class ExpandOptions:
     def expand_kwargs(self) -> dict:
         """Keyword arguments for `Expander.expand`, in the runtime API's terms."""
         kwargs: dict = {"seamless": None if self.seamless == "none" else self.seamless, "seed": self.seed}
+        if self.variation:  # passed only when used: the documented API names noise_mix nowhere else
+            kwargs["noise_mix"] = self.variation / 100.0
         if self.size_mode == "size":
             kwargs["size"] = (self.width, self.height)
         else:
@@ -64,13 +69,15 @@ class ExpandOptions:
     def result_key(self) -> tuple:
         """What decides the pixels of a result. The device does not, so switching it keeps results."""
         size = ("size", self.width, self.height) if self.size_mode == "size" else ("scale", self.scale)
-        return (*size, self.seamless, self.seed, self.model)
+        seed = self.seed if self.variation else None  # without noise the seed changes nothing
+        return (*size, self.seamless, self.variation, seed, self.model)
 
     def describe(self) -> str:
-        """Short human text, e.g. '2x, seamless xy, seed 0'."""
+        """Short human text, e.g. '2x, seamless xy, variation 30% seed 4'."""
         size = f"{self.width} x {self.height}" if self.size_mode == "size" else f"{self.scale:g}x"
         seam = "" if self.seamless == "none" else f", seamless {self.seamless}"
-        return f"{size}{seam}, seed {self.seed}"
+        noise = f", variation {self.variation}% seed {self.seed}" if self.variation else ""
+        return f"{size}{seam}{noise}"
 
 
 def _check_choice(name: str, value, allowed: tuple) -> None:

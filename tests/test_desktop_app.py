@@ -43,7 +43,8 @@ class FakeExpander:
         self.device, self.step_s, self.steps = device, step_s, steps
         self.log = log if log is not None else []  # (event, detail) as the job goes
 
-    def expand(self, pixels, scale=2.0, size=None, seamless=None, seed=0, progress=None, companions=()):
+    def expand(self, pixels, scale=2.0, size=None, seamless=None, seed=0, progress=None, companions=(),
+               noise_mix=0.0):
         h, w = pixels.shape[:2]
         if min(h, w) < 16:  # like the runtime: too small to expand
             raise ValueError(f"image must be at least 16 x 16 pixels; got {w} x {h}")
@@ -238,12 +239,14 @@ def test_options_persist_between_two_window_instances(make_window, store, qtbot,
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findText("Custom"))
     panel.scale_spin.setValue(3.5)
     panel.seamless_combo.setCurrentIndex(panel.seamless_combo.findData("xy"))
+    panel.variation_spin.setValue(30)
     panel.seed_spin.setValue(1234)
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
     panel.group_check.setChecked(False)
     panel.format_combo.setCurrentIndex(panel.format_combo.findData(".exr"))
     wanted = panel.options()
-    assert wanted == ExpandOptions(scale=3.5, seamless="xy", seed=1234, device="cpu")
+    assert wanted == ExpandOptions(scale=3.5, seamless="xy", variation=30, seed=1234, device="cpu")
+    assert wanted.expand_kwargs() == {"scale": 3.5, "seamless": "xy", "seed": 1234, "noise_mix": 0.3}
     first.close()
 
     reopened = SettingsStore(QSettings(store.qsettings.fileName(), QSettings.Format.IniFormat))
