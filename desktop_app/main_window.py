@@ -329,7 +329,7 @@ class MainWindow(QMainWindow):
         # The artist may have changed the options while it ran.
         item.stale = result.options.result_key() != self.options.options().result_key()
         self.options.set_provider(result.provider or "unknown")
-        self._finish(item, Status.DONE, f"{result.seconds:.1f} s")
+        self._finish(item, Status.DONE, _seconds(result.seconds))
 
     def _on_failed(self, item_id: int, message: str) -> None:
         item = self.model.item(item_id)
@@ -515,7 +515,7 @@ class MainWindow(QMainWindow):
             result = item.result
             h, w = result.image.shape[:2]
             result_caption = (f"<b>Result</b>  {w} x {h} px<br>{result.options.describe()}  \u00b7  "
-                              f"{result.seconds:.1f} s on {_short_provider(result.provider)}")
+                              f"{_seconds(result.seconds)} on {_short_provider(result.provider)}")
             if item.stale:
                 result_caption += "  \u00b7  <span style='color:rgb(210,170,80)'>options changed</span>"
             result_image = result.preview
@@ -561,6 +561,10 @@ class MainWindow(QMainWindow):
         self.store.sync()
         self.worker.shutdown()
         super().closeEvent(event)
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _short_provider(provider: str) -> str:
