@@ -26,6 +26,7 @@ DEVICES = ("auto", "cpu", "cuda")
 INPUTS = ("image", "wrap", "noise_mix", "noise")
 OUTPUTS = ("output", "coords")
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+AUTO_GPU = ("DmlExecutionProvider", "CoreMLExecutionProvider")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ def open_session(path: Path, device: str, threads: int | None):
         raise ExpandError("device 'cuda' needs onnxruntime-gpu with CUDA; this onnxruntime offers "
                           f"{', '.join(available)} (use --device auto or cpu)")
     else:
-        providers = [CPU]
+        # auto without CUDA: the GPU providers that need no separate install (DirectML in
+        # onnxruntime-directml on Windows, CoreML in the macOS wheel), then the CPU.
+        providers = [p for p in AUTO_GPU if p in available] + [CPU]
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... classes

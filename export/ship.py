@@ -1,0 +1,87 @@
+"""Ship a trained snapshot as a named model inside the package.
+
+    python -m export.ship --run runs/default-cpu [--name default] [--provisional]
+
+Exports RUN/snapshot.safetensors to transposer/runtime/models/NAME.onnx (parity-checked by
+export.onnx), copies the snapshot next to it for fine-tuning (models/NAME.safetensors), and records
+file, sha256, size and the training history (RUN/runs.jsonl: steps, wall time, device per run) in
+transposer/runtime/models/registry.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "transposer" / "runtime" / "models"
+MAX_BYTES = 16 * 1024 * 1024   # the package and the Blender zips carry the model
+
+
+def _training_history(run: Path) -> list[dict]:
+    path = run / "runs.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ship(run: Path, name: str, provisional: bool, description: str) -> dict:
+    from export.onnx import export
+    from transposer.model import load_snapshot
+
+    snapshot = run / "snapshot.safetensors"
+    if not snapshot.is_file():
+        raise FileNotFoundError(f"no snapshot at {snapshot}")
+    model = load_snapshot(snapshot)
+    onnx_path = MODELS_DIR / f"{name}.onnx"
+    report = export(model, onnx_path, name=name)
+    if report["bytes"] > MAX_BYTES:
+        onnx_path.unlink()
+        raise ValueError(f"{onnx_path.name} is {report['bytes']} bytes, over the {MAX_BYTES} limit")
+    tmp = MODELS_DIR / f".{name}.safetensors.tmp"
+    shutil.copyfile(snapshot, tmp)
+    tmp.replace(MODELS_DIR / f"{name}.safetensors")
+    history = _training_history(run)
+    registry_path = MODELS_DIR / "registry.json"
+    registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
+    registry[name] = {
+        "file": onnx_path.name,
+        "sha256": report["sha256"],
+        "bytes": report["bytes"],
+        "description": description,
+        "provisional": provisional,
+        "config": model.config.name,
+        "snapshot": f"{name}.safetensors",
+        "training": {
+            "runs": len(history),
+            "steps": max((h.get("end_step", 0) for h in history), default=None),
+            "wall_seconds": round(sum(h.get("wall_seconds", h.get("wall_time", 0)) or 0 for h in history), 1),
+            "devices": sorted({str(h.get("device")) for h in history}),
+        },
+        "parity": {k: v for k, v in report.items() if k not in ("sha256", "bytes")},
+    }
+    tmp = registry_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    tmp.replace(registry_path)
+    return registry[name]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m export.ship", description=__doc__.split("\n")[0])
+    ap.add_argument("--run", required=True, help="training run folder (holds snapshot.safetensors)")
+    ap.add_argument("--name", default="default", help="registry name (default: default)")
+    ap.add_argument("--provisional", action="store_true", help="mark the model provisional")
+    ap.add_argument("--description", default="Transposer, paper encoder, 2x expansion")
+    args = ap.parse_args(argv)
+    try:
+        entry = ship(Path(args.run), args.name, args.provisional, args.description)
+    except Exception as exc:  # one line for the user, never a traceback
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
