@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -307,79 +306,19 @@ def test_perceptual_metrics_flow_into_the_report_when_available(tmp_path, monkey
 # ---------------------------------------------------------------- model adapters and CLI
 
 def tiny_onnx(path: Path) -> Path:
-    """An ONNX file with the model contract's inputs/outputs: reflect padding of the image by half
-    its size on each side (so output (B, 3, 2H, 2W) with the input at the centre)."""
+    """An ONNX file honouring the model contract (transposer.runtime.synthetic "edge": the input at
+    the centre of its 2x canvas, the frame by edge replication, truthful `coords`), named "tiny"."""
     import onnx
-    from onnx import TensorProto, helper
 
-    f32 = TensorProto.FLOAT
-    nodes = [
-        helper.make_node("Shape", ["image"], ["shape"]),
-        helper.make_node("Slice", ["shape", "two", "four"], ["hw"]),
-        helper.make_node("Div", ["hw", "two"], ["half"]),
-        helper.make_node("Concat", ["zeros", "half", "zeros", "half"], ["pads"], axis=0),
-        helper.make_node("Pad", ["image", "pads"], ["output"], mode="reflect"),
-        helper.make_node("ReduceMean", ["image"], ["placement"], axes=[1, 2, 3], keepdims=1),
-    ]
-    inits = [helper.make_tensor("two", TensorProto.INT64, [1], [2]),
-             helper.make_tensor("four", TensorProto.INT64, [1], [4]),
-             helper.make_tensor("zeros", TensorProto.INT64, [2], [0, 0])]
-    graph = helper.make_graph(
-        nodes, "tiny_mirror",
-        [helper.make_tensor_value_info("image", f32, ["B", 3, "H", "W"]),
-         helper.make_tensor_value_info("wrap", f32, [2]),
-         helper.make_tensor_value_info("noise_mix", f32, [1]),
-         helper.make_tensor_value_info("noise", f32, ["B", 1, "h", "w"])],
-        [helper.make_tensor_value_info("output", f32, ["B", 3, "H2", "W2"]),
-         helper.make_tensor_value_info("placement", f32, ["B", 1, 1, 1])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in {"transposer.name": "tiny", "transposer.version": "0", "transposer.scale": "2",
-                       "transposer.input_multiple": "8", "transposer.config_hash": "0",
-                       "transposer.config": "{}"}.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    from transposer.runtime.synthetic import build_synthetic_model
+
+    model = build_synthetic_model("edge", input_multiple=8)
+    for entry in model.metadata_props:
+        if entry.key == "transposer.name":
+            entry.value = "tiny"
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path
-
-
-def stub_runtime() -> types.ModuleType:
-    """transposer.runtime's documented API, just enough of it, over onnxruntime: used while the real
-    runtime is not there, so the adapter's use of Expander is still exercised."""
-    import onnxruntime as ort
-
-    mod = types.ModuleType("transposer.runtime")
-
-    class ExpandError(ValueError):
-        pass
-
-    class Expander:
-        def __init__(self, model="default", device="auto", threads=None):
-            if not Path(model).is_file():
-                raise ExpandError(f"model: no such model {model!r}")
-            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-            self.provider = self.session.get_providers()[0]
-
-        def expand(self, pixels, scale=2.0, seed=0, **_):
-            h, w = pixels.shape[:2]
-            feed = {"image": pixels.transpose(2, 0, 1)[None].astype(np.float32),
-                    "wrap": np.zeros(2, np.float32), "noise_mix": np.zeros(1, np.float32),
-                    "noise": np.zeros((1, 1, h, w), np.float32)}
-            out = self.session.run(["output"], feed)[0][0].transpose(1, 2, 0)
-            return types.SimpleNamespace(image=out, companions=[], provider=self.provider, seconds=0.0)
-
-    mod.Expander, mod.ExpandError = Expander, ExpandError
-    return mod
-
-
-def real_runtime_available() -> bool:
-    try:
-        from transposer.runtime import Expander  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def cli_entry():
@@ -408,19 +347,6 @@ def check_cli_report(result, out: Path, model_name: str, provider_word: str):
     assert len(list((out / "sheets").iterdir())) == 2
 
 
-def test_cli_onnx_model_through_stub_runtime(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "transposer.runtime", stub_runtime())
-    data = write_images(tmp_path / "d", {"a.png": (40, 40), "b.png": (32, 32)})
-    onnx_path = tiny_onnx(tmp_path / "tiny.onnx")
-    out = tmp_path / "rep"
-    result = run_cli(["--model", str(onnx_path), "--data", str(data), "--size", "32", "--report", str(out)])
-    check_cli_report(result, out, "tiny", "CPU")
-    assert isinstance(load_model(str(onnx_path)), OnnxModel)
-    with pytest.raises(EvalError, match="--model nope: model: no such model"):
-        load_model("nope")
-
-
-@pytest.mark.skipif(not real_runtime_available(), reason="transposer.runtime not written yet")
 def test_cli_onnx_model_through_real_runtime(tmp_path):
     data = write_images(tmp_path / "d", {"a.png": (40, 40), "b.png": (32, 32)})
     onnx_path = tiny_onnx(tmp_path / "tiny.onnx")
@@ -428,6 +354,9 @@ def test_cli_onnx_model_through_real_runtime(tmp_path):
     result = run_cli(["--model", str(onnx_path), "--data", str(data), "--size", "32", "--report", str(out),
                       "--device", "cpu"])
     check_cli_report(result, out, "tiny", "CPU")
+    assert isinstance(load_model(str(onnx_path)), OnnxModel)
+    with pytest.raises(EvalError, match="--model nope: model: no such model"):
+        load_model("nope")
 
 
 class TorchMirror:
@@ -498,7 +427,6 @@ def test_live_module_keeps_its_training_mode():
 
 
 def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "transposer.runtime", stub_runtime())
     data = write_images(tmp_path / "d", {"a.png": (32, 32)})
     for args, needle in [
         (["--data", str(data), "--size", "30", "--model", "x.onnx"], "--size must be a multiple of 4"),
