@@ -355,7 +355,7 @@ def test_cli_onnx_model_through_real_runtime(tmp_path):
                       "--device", "cpu"])
     check_cli_report(result, out, "tiny", "CPU")
     assert isinstance(load_model(str(onnx_path)), OnnxModel)
-    with pytest.raises(EvalError, match="--model nope: model: no such model"):
+    with pytest.raises(EvalError, match="--model nope: model must be a registered name"):
         load_model("nope")
 
 
