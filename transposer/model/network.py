@@ -5,7 +5,8 @@ Data flow (scales 1, 2, 3 = encoder strides 2, 4, 8 for the paper encoder):
   encoder -> F1, F2, F3
   self-similarity S_k of a learned projection of each F_k (ops.self_similarity)
   placement logits, coarse to fine: L3 from S3; L2 from S2, S1 (resampled to scale 2's shift grid)
-      and L3 (upsampled). M_k = softplus(L_k) >= 0 weighs a copy of the features at each shift.
+      and L3 (upsampled). M_k = exp(L_k) weighs a copy of the features at each shift; normalised
+      by coverage, each canvas position gets a softmax over the copies that reach it.
   scale 3: the transposed convolution whose filter is a 1x1 transformation of F3 and whose input
       is M3 (ops.transposed_expand), normalised by the placed coverage -> T3 on the 2x canvas.
   scale 2: the same transposed convolution with M2 places each feature cell's *source coordinate*
@@ -75,14 +76,32 @@ class MapNet(nn.Module):
         )
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
-        # Start as a sharp function of similarity: softplus(30 * S) weighs the zero shift ~10^6x
-        # more than a shift whose features differ by half their energy, so a fresh model already
-        # copies its input at the centre instead of averaging every shift.
-        self.gain = nn.Parameter(torch.full((1, groups, 1, 1), 30.0))
+        # Two learned scalars give a fresh model a sensible placement before any training:
+        # - gain, an inverse temperature on similarity: exp(20 * S) weighs the zero shift ~e^20 above
+        #   a shift whose features differ by their energy, so the input is copied at the centre;
+        # - reach, a bonus for small overlaps: every canvas position takes a softmax over the copies
+        #   covering it, and similarity usually falls with the shift, so without it the outer ring
+        #   would be filled from the very edges of the nearest copies (streaks). With it the ring is
+        #   filled by the farthest similar copy, one coherent copy per region (wrap-like tiling),
+        #   which training then refines towards the texture's own periods.
+        self.gain = nn.Parameter(torch.full((1, groups, 1, 1), 20.0))
+        self.reach = nn.Parameter(torch.full((1, groups, 1, 1), 16.0))
 
-    def forward(self, ssm: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([ssm, context], dim=1)
-        return (self.gain * ssm + self.net(x)).clamp(-30.0, 30.0)
+    def forward(self, ssm: torch.Tensor, overlap: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([ssm, overlap, context], dim=1)
+        return self.gain * ssm + self.reach * (1.0 - overlap) + self.net(x)
+
+
+def placement_weights(logits: torch.Tensor, dynamic_range: float) -> torch.Tensor:
+    """exp(logits), scaled so the largest is 1 and floored at exp(-dynamic_range).
+
+    With the coverage normalisation in Transposer._place this is a softmax over the copies that
+    cover each canvas position: where only far shifts reach (the outer ring), the most similar of
+    them still wins, whatever its absolute similarity. The floor keeps every position's coverage
+    above the FFT's rounding noise (float64: 1e-16 of the total, float32: 1e-7).
+    """
+    top = logits.amax((2, 3), keepdim=True)
+    return torch.exp((logits - top).clamp_min(-dynamic_range))
 
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -140,12 +159,6 @@ class Transposer(nn.Module):
 
     def _place(self, maps: torch.Tensor, filters: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
         """Coverage-normalised transposed convolution: a weighted average of the placed copies."""
-        # A floor of 1e-3 of the peak weight spread over all shifts: every canvas position gets a
-        # coverage far above the FFT's rounding noise (~1e-7 of the total), so the ratio below is
-        # well conditioned (and identical in PyTorch and onnxruntime), while it stays negligible
-        # wherever a real copy lands.
-        n_shifts = maps.shape[-2] * maps.shape[-1]
-        maps = maps + 1e-3 * maps.amax((2, 3), keepdim=True) / n_shifts * 4.0
         ones = torch.ones_like(filters[:, :, :1])
         placed = transposed_expand(maps, torch.cat([filters, ones], dim=2), wrap)
         return placed[:, :-1] / (placed[:, -1:] + _COVER_EPS)
@@ -156,9 +169,12 @@ class Transposer(nn.Module):
         s1, _ = self._ssm(0, f1, noise, noise_mix)
         s2, o2 = self._ssm(1, f2, noise, noise_mix)
         s3, o3 = self._ssm(2, f3, noise, noise_mix)
-        logits3 = self.map3(s3, o3)
-        logits2 = self.map2(s2, torch.cat([o2, _resize(s1, s2), _resize(logits3, s2)], dim=1))
-        m3, m2 = F.softplus(logits3), F.softplus(logits2)
+        logits3 = self.map3(s3, o3, s3[:, :0])
+        logits2 = self.map2(s2, o2, torch.cat([_resize(s1, s2), _resize(logits3, s2)], dim=1))
+        # Feature placement runs in float32 (many channels): a 12-nat range stays well above its
+        # rounding noise. Coordinates run in float64 (3 channels): a 30-nat range.
+        m3 = placement_weights(logits3, 12.0)
+        m2 = placement_weights(logits2.double(), 30.0)
         b, c3, h3, w3 = f3.shape
         filt3 = self.filter3(f3).reshape(b, self.config.groups, c3, h3, w3)
         t3 = self._place(m3, filt3, wrap)
@@ -167,7 +183,7 @@ class Transposer(nn.Module):
         src = src.expand(b, self.config.groups, 2, h2, w2)
         # float64: coordinates are large numbers averaged with weights spanning many decades;
         # float32 FFT rounding would move them by a fraction of a pixel (3 channels: cheap).
-        coords = self._place(m2.double(), src.double(), wrap.double()).to(t3.dtype)
+        coords = self._place(m2, src.double(), wrap.double()).to(t3.dtype)
         return [f1, f2, f3], t3, coords
 
     # -- forward --------------------------------------------------------------------------------
