@@ -43,6 +43,9 @@ def ship(run: Path, name: str, provisional: bool, description: str) -> dict:
     shutil.copyfile(snapshot, tmp)
     tmp.replace(MODELS_DIR / f"{name}.safetensors")
     history = _training_history(run)
+    from transposer.model.snapshot import read_snapshot_metadata
+
+    snapshot_step = int(read_snapshot_metadata(snapshot).get("step", 0) or 0)
     registry_path = MODELS_DIR / "registry.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
     registry[name] = {
@@ -55,8 +58,8 @@ def ship(run: Path, name: str, provisional: bool, description: str) -> dict:
         "snapshot": f"{name}.safetensors",
         "training": {
             "runs": len(history),
-            "steps": max((h.get("end_step", 0) for h in history), default=None),
-            "wall_seconds": round(sum(h.get("wall_seconds", h.get("wall_time", 0)) or 0 for h in history), 1),
+            "steps": snapshot_step,
+            "wall_seconds": round(sum(h.get("wall_seconds") or 0 for h in history), 1),
             "devices": sorted({str(h.get("device")) for h in history}),
         },
         "parity": {k: v for k, v in report.items() if k not in ("sha256", "bytes")},
