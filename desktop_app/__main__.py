@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", action="append", default=[], metavar="FILE",
                         help="image or folder to open (repeatable; same as giving it positionally)")
     headless = parser.add_argument_group(
-        "headless mode", "--screenshot opens the window, takes the picture once the result is shown and exits; with no display, "
-        "Qt's offscreen platform is used")
+        "headless mode", "--screenshot opens the window, takes the picture once the result is shown and "
+        "exits; with no display, Qt's offscreen platform is used")
     headless.add_argument("--expand", action="store_true", help="expand the opened files")
     headless.add_argument("--screenshot", metavar="OUT.png",
                           help="save a screenshot of the window (format from the extension)")

@@ -52,7 +52,8 @@ class ExpandOptions:
         _check_range("seed", self.seed, SEED_RANGE)
         _check_choice("device", self.device, DEVICE_CHOICES)
         if not isinstance(self.model, str) or not 0 < len(self.model.strip()) <= 4096:
-            raise OptionError(f"model must be a model name or an .onnx path of 1 to 4096 characters; got {self.model!r}")
+            raise OptionError(f"model must be a model name or an .onnx path of 1 to 4096 characters; "
+                              f"got {self.model!r}")
         return self
 
     def expand_kwargs(self) -> dict:
