@@ -323,6 +323,25 @@ def test_save_all_names_files_and_asks_before_replacing(make_window, qtbot, tmp_
     assert Image.open(out / "b_expanded.png").size == (64, 48)
 
 
+@pytest.mark.parametrize("suffix, depth", [(".exr", 32), (".tif", 8), (".png", 8)])
+def test_save_format_follows_the_extension(make_window, qtbot, tmp_path, monkeypatch, suffix, depth):
+    if suffix == ".exr":
+        pytest.importorskip("OpenEXR")
+    from transposer.runtime.imageio import read_image
+
+    window = make_window()
+    window.add_paths([write_png(tmp_path / "f.png")])
+    window.expand_all()
+    wait_status(qtbot, window, {Status.DONE}, count=1)
+    target = tmp_path / f"out{suffix}"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    with qtbot.waitSignal(window.saveFinished, timeout=WAIT_MS):
+        window.save_action.trigger()
+    saved = read_image(target)
+    assert saved.bit_depth == depth
+    np.testing.assert_allclose(saved.pixels, window.model.items()[0].result.image, atol=1e-6 if depth == 32 else 1 / 255)
+
+
 def test_saving_over_an_input_is_refused(make_window, qtbot, tmp_path, monkeypatch):
     window = make_window()
     source = write_png(tmp_path / "src.png")
