@@ -102,7 +102,8 @@ def test_onnxruntime_matches_torch_at_a_new_size_and_batch(exported, wrap, noise
     assert out.shape == (2, 3, 2 * h, 2 * w) and coords.shape == (2, 2, 2 * h, 2 * w)
     graph = export_onnx.ExportWrapper.build(model)
     with torch.no_grad():
-        want_out, want_coords = graph(*(torch.from_numpy(feed[k]) for k in ("image", "wrap", "noise_mix", "noise")))
+        args = (torch.from_numpy(feed[k]) for k in ("image", "wrap", "noise_mix", "noise"))
+        want_out, want_coords = graph(*args)
     assert np.abs(out - want_out.numpy()).max() < 1e-3
     assert np.abs(coords - want_coords.numpy()).max() / max(h, w) < 1e-3
     assert out.min() >= 0.0 and out.max() <= 1.0
@@ -132,7 +133,8 @@ def test_cli_missing_checkpoint_is_one_error_line(tmp_path):
 def test_cli_rejects_bad_options_before_any_work(tmp_path, capsys):
     snapshot = tmp_path / "snapshot.safetensors"
     snapshot.write_bytes(b"not read: the options are checked first")
-    assert export_onnx.main(["--checkpoint", str(snapshot), "--out", str(tmp_path / "m.onnx"), "--opset", "17"]) == 1
+    out = str(tmp_path / "m.onnx")
+    assert export_onnx.main(["--checkpoint", str(snapshot), "--out", out, "--opset", "17"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--opset" in err[0] and "17" in err[0]
     assert export_onnx.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "no" / "m.onnx")]) == 1

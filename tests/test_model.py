@@ -42,7 +42,8 @@ def run(net, x, **kw):
 # ------------------------------------------------------------------------------------- shapes
 
 @pytest.mark.parametrize("preset", ["tiny", "default"])
-@pytest.mark.parametrize("shape", [(1, 16, 16), (2, 17, 23), (2, 24, 40)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape", [(1, 16, 16), (2, 17, 23), (2, 24, 40)],
+                         ids=lambda s: "x".join(map(str, s)))
 def test_output_shape_and_range(preset, shape):
     torch.manual_seed(1)
     net = build_model(preset).eval()
