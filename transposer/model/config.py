@@ -51,6 +51,12 @@ class ModelConfig:
             raise ValueError(f"shift_radius must be in [0.5, 1], got {self.shift_radius}")
         if len(self.channels) != 3 or len(self.decoder_channels) != 4:
             raise ValueError("channels needs 3 entries and decoder_channels 4")
+        for name in ("channels", "decoder_channels"):
+            if any(int(c) < 1 for c in getattr(self, name)):
+                raise ValueError(f"{name} must all be >= 1, got {getattr(self, name)}")
+        for name in ("pixel_channels", "groups", "map_channels"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def strides(self) -> tuple[int, int, int]:

@@ -191,12 +191,13 @@ class Transposer(nn.Module):
         """x with H, W multiples of config.input_multiple -> (output (B,3,2H,2W), coords (B,2,2H,2W))."""
         in_h, in_w = x.shape[-2:]
         (f1, f2, _), t3, coords = self.placement(x, wrap, noise, noise_mix)
-        coords = F.interpolate(coords, size=(2 * in_h, 2 * in_w), mode="bilinear", align_corners=False)
+        canvas = coords
+        coords = upsample_coords(canvas, 2 * in_h, 2 * in_w, wrap, 2 * in_h, 2 * in_w)
         d = self.dec3(t3, wrap)
         d = _up2(d)
-        d = self.dec2(torch.cat([d, sample_at(f2, _resize_to(coords, d), in_h, in_w)], 1), wrap)
+        d = self.dec2(torch.cat([d, sample_at(f2, upsample_coords(canvas, d.shape[-2], d.shape[-1], wrap, 2 * in_h, 2 * in_w), in_h, in_w)], 1), wrap)
         d = _up2(d)
-        d = self.dec1(torch.cat([d, sample_at(f1, _resize_to(coords, d), in_h, in_w)], 1), wrap)
+        d = self.dec1(torch.cat([d, sample_at(f1, upsample_coords(canvas, d.shape[-2], d.shape[-1], wrap, 2 * in_h, 2 * in_w), in_h, in_w)], 1), wrap)
         d = F.interpolate(d, size=(2 * in_h, 2 * in_w), mode="nearest")
         warped = sample_at(x, coords, in_h, in_w)
         d = self.dec0(torch.cat([d, warped], 1), wrap)
@@ -242,5 +243,45 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=(2 * x.shape[-2], 2 * x.shape[-1]), mode="nearest")
 
 
-def _resize_to(coords: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(coords, size=like.shape[-2:], mode="bilinear", align_corners=False)
+def _pad_periodic(d: torch.Tensor, wrap_w: torch.Tensor, period: int, axis: int, channel: int) -> torch.Tensor:
+    """Pad a displacement map by one cell on `axis`: replicated edges, or on a wrapping axis the
+    cells from the opposite edge, whose positions lie one canvas period away (hence +-period on the
+    displacement channel of that axis)."""
+    n = d.shape[axis]
+    first, last = d.narrow(axis, 0, 1), d.narrow(axis, n - 1, 1)
+    shift = torch.zeros_like(first)
+    shift[:, channel] = float(period)
+    before = first + wrap_w * (last + shift - first)
+    after = last + wrap_w * (first - shift - last)
+    return torch.cat([before, d, after], dim=axis)
+
+
+def _centres(n: int, cell: float, like: torch.Tensor) -> torch.Tensor:
+    return (torch.arange(n, device=like.device, dtype=like.dtype) + 0.5) * cell - 0.5
+
+
+def _positions(n: int, m: int, full_h: int, full_w: int, like: torch.Tensor) -> torch.Tensor:
+    """(1, 2, n, m): centres of an n x m grid over the full output, in output pixels."""
+    ys = _centres(n, full_h // n, like)   # integer cell sizes keep export shapes simple
+    xs = _centres(m, full_w // m, like)
+    return torch.stack([ys[:, None].expand(n, m), xs[None, :].expand(n, m)])[None]
+
+
+def upsample_coords(canvas: torch.Tensor, out_h: int, out_w: int, wrap: torch.Tensor,
+                    full_h: int, full_w: int) -> torch.Tensor:
+    """Coordinate map on the placement canvas (B, 2, n, m) -> (B, 2, out_h, out_w); the canvas and
+    the target both span the full full_h x full_w output.
+
+    Interpolates the *displacement* (source coordinate minus output position), which is constant
+    inside each copy, rather than the coordinates: inside a copy the result steps exactly one input
+    pixel per output pixel right up to the canvas edges (interpolating coordinates clamps there and
+    stretches the border), and on a wrapping axis a copy continues across the edge.
+    """
+    n, m = canvas.shape[-2:]
+    cy, cx = out_h // n, out_w // m                       # target pixels per canvas cell (integer)
+    d = canvas - _positions(n, m, full_h, full_w, canvas)
+    d = _pad_periodic(d, wrap[0], full_h, axis=-2, channel=0)
+    d = _pad_periodic(d, wrap[1], full_w, axis=-1, channel=1)
+    d = F.interpolate(d, size=(out_h + 2 * cy, out_w + 2 * cx), mode="bilinear", align_corners=False)
+    d = d.narrow(-2, cy, out_h).narrow(-1, cx, out_w)
+    return d + _positions(out_h, out_w, full_h, full_w, d)
