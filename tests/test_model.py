@@ -290,9 +290,10 @@ def test_centre_interior_copies_the_input(tiny, size):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "bilinear upsampling of the coordinate map blends the centre copy's coordinates with the "
-    "neighbouring copy's across the centre's border: its outer ~2 pixels sample 5-20 pixels away "
-    "from where they should (the runtime's warp.py avoids exactly this smear for its own upsampling)"))
+    "upsample_coords interpolates the displacement bilinearly across copy boundaries too: where the "
+    "centre copy (displacement 0) meets a neighbouring copy, the ~2 pixels on each side of the cell "
+    "boundary get a blend of the two displacements and sample up to 12 px (32x32) away from where "
+    "they should; the runtime's warp.py switches to nearest where neighbouring offsets disagree"))
 @pytest.mark.parametrize("size", [(32, 32), (24, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_whole_centre_reproduces_the_input(tiny, size):
     h, w = size
