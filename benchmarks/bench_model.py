@@ -186,6 +186,18 @@ def machine(devices: list[str]) -> dict:
     return info
 
 
+def _git_state() -> str | None:
+    """The commit measured, with "+dirty" when the model's own files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "transposer/model", "transposer/ops"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def run_case(args, device: str, impl: str, size: int) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--device", device, "--impl", impl,
            "--sizes", str(size), "--model", args.model, "--repeat", str(args.repeat),
@@ -260,6 +272,7 @@ def main(argv=None) -> int:
         "benchmark": "bench_model",
         "command": shlex.join([Path(sys.executable).name, os.path.relpath(__file__, REPO)] + sys.argv[1:]),
         "date": started.isoformat(timespec="seconds"),
+        "git": _git_state(),
         "machine": machine(devices),
         "model": args.model, "parameters": params, "batch": 1,
         "cases": [], "notes": list(args.note),
