@@ -30,7 +30,7 @@ from transposer.model.config import ModelConfig
 from transposer.model.encoders import build_encoder
 from transposer.ops import overlap_fraction, self_similarity, shift_radius, transposed_expand
 
-_COVER_EPS = 1e-12
+_COVER_EPS = 1e-20   # far below the smallest coverage the weight floors allow
 
 
 def pad_wrap(x: torch.Tensor, wrap: torch.Tensor) -> torch.Tensor:
@@ -98,7 +98,7 @@ def placement_weights(logits: torch.Tensor, dynamic_range: float) -> torch.Tenso
     With the coverage normalisation in Transposer._place this is a softmax over the copies that
     cover each canvas position: where only far shifts reach (the outer ring), the most similar of
     them still wins, whatever its absolute similarity. The floor keeps every position's coverage
-    above the FFT's rounding noise (float64: 1e-16 of the total, float32: 1e-7).
+    above the FFT's rounding noise (float64 in onnxruntime: ~1e-14 of the total, float32: 1e-7).
     """
     top = logits.amax((2, 3), keepdim=True)
     return torch.exp((logits - top).clamp_min(-dynamic_range))
@@ -172,9 +172,10 @@ class Transposer(nn.Module):
         logits3 = self.map3(s3, o3, s3[:, :0])
         logits2 = self.map2(s2, o2, torch.cat([_resize(s1, s2), _resize(logits3, s2)], dim=1))
         # Feature placement runs in float32 (many channels): a 12-nat range stays well above its
-        # rounding noise. Coordinates run in float64 (3 channels): a 30-nat range.
+        # rounding noise. Coordinates run in float64 (3 channels): a 25-nat range (onnxruntime's
+        # float64 FFT is accurate to ~1e-14, not 1e-16: 30 nats moved coordinates by pixels).
         m3 = placement_weights(logits3, 12.0)
-        m2 = placement_weights(logits2.double(), 30.0)
+        m2 = placement_weights(logits2.double(), 25.0)
         b, c3, h3, w3 = f3.shape
         filt3 = self.filter3(f3).reshape(b, self.config.groups, c3, h3, w3)
         t3 = self._place(m3, filt3, wrap)
@@ -249,8 +250,11 @@ def _pad_periodic(d: torch.Tensor, wrap_w: torch.Tensor, period: int, axis: int,
     displacement channel of that axis)."""
     n = d.shape[axis]
     first, last = d.narrow(axis, 0, 1), d.narrow(axis, n - 1, 1)
-    shift = torch.zeros_like(first)
-    shift[:, channel] = float(period)
+    # The period enters as a tensor computed from the shape (a Python float would be baked into
+    # an exported graph as the example's size).
+    mask = torch.zeros(1, 2, 1, 1, dtype=d.dtype, device=d.device)
+    mask[:, channel] = 1.0
+    shift = mask * (torch.ones_like(first) * period)
     before = first + wrap_w * (last + shift - first)
     after = last + wrap_w * (first - shift - last)
     return torch.cat([before, d, after], dim=axis)
