@@ -68,7 +68,7 @@ def test_tiny_config_overfits_one_fixed_batch(tmp_path):
     # 64 px crops: at 32 px the tiny model's coarsest scale is 2 x 2 cells and has little to place.
     # The output starts as copies of the input (already a fair guess of the target), so the loss
     # starts low; falling by a third within 50 steps on one batch shows the whole path learns.
-    cfg = tiny_cfg(batch_size=1, schedule="constant", warmup_steps=0)
+    cfg = tiny_cfg(batch_size=1, schedule="constant", warmup_steps=0, lr=1e-2)
     cfg.data = dataclasses.replace(cfg.data, crop_size=64)
     trainer = Trainer(cfg, tmp_path / "run", progress=False, tensorboard=False)
     batch = torch.utils.data.default_collate([trainer.data[0]])
