@@ -103,7 +103,11 @@ def export(model, out_path: Path, opset: int = 18, fp16: bool = False, verify: b
         entry.key, entry.value = k, v
     onnx.checker.check_model(proto, full_check=False)
     onnx.save(proto, str(tmp))
-    report = verify_parity(model, tmp, tol=PARITY_TOLERANCE * (50 if fp16 else 1)) if verify else {}
+    try:
+        report = verify_parity(model, tmp, tol=PARITY_TOLERANCE * (50 if fp16 else 1)) if verify else {}
+    except Exception:
+        tmp.unlink(missing_ok=True)   # nothing half-checked is left behind
+        raise
     tmp.replace(out_path)
     report["sha256"] = hashlib.sha256(out_path.read_bytes()).hexdigest()
     report["bytes"] = out_path.stat().st_size

@@ -1,6 +1,8 @@
 """The Transposer network (Liu et al. 2020) and its configuration."""
 from __future__ import annotations
 
+import dataclasses
+
 from transposer.model.config import PRESETS, ModelConfig, resolve_config
 from transposer.model.network import Transposer
 
@@ -13,7 +15,7 @@ def build_model(name_or_config="default", vgg_weights: str | None = None) -> Tra
     """
     config = resolve_config(name_or_config)
     if vgg_weights is not None:
-        config.vgg_weights = vgg_weights
+        config = dataclasses.replace(config, vgg_weights=vgg_weights)   # never mutate the caller's
     return Transposer(config)
 
 

@@ -20,7 +20,9 @@ class ModelConfig:
     # Channels of the three encoder scales (strides 2, 4, 8 for "paper"; 4, 8, 16 for "vgg")
     # after projection; these are also the channels of the transposed-convolution outputs.
     channels: tuple[int, int, int] = (32, 64, 96)
-    # Channels of the learned pixel-level features placed alongside the RGB input (level 0).
+    # Reserved: channels of pixel-level features placed beside the RGB input. The current network
+    # samples the input itself at its coordinates instead (see network.py), so this is unused; it
+    # stays so that snapshots written with it keep loading.
     pixel_channels: int = 8
     # Number of placement maps per scale (G): each map places its own transformation of the
     # features; several maps let the network mix e.g. a sharp tiling with a smoother blend.
