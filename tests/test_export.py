@@ -20,15 +20,6 @@ from transposer.model import ModelConfig, build_model
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine OpenMP hand-offs cost more than the maths (100x)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(model, path, export report, parity report or the exporter's parity error).

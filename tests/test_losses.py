@@ -22,15 +22,6 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 SHALLOW = 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine OpenMP hand-offs cost more than the maths (100x)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def vgg():
     torch.manual_seed(0)

@@ -12,15 +12,6 @@ from transposer.model import vgg as V
 from transposer.model.network import WrapConv
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine OpenMP hand-offs cost more than the maths (100x)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def smooth_texture(b: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     """Random colours on a grid 4x coarser, bicubically upsampled: smooth, non-periodic, in [0, 1]."""
     g = torch.Generator().manual_seed(seed)

@@ -14,15 +14,6 @@ SIZES = [(5, 5), (6, 8), (7, 4)]
 WRAPS = [(0, 0), (1, 0), (0, 1), (1, 1)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine OpenMP hand-offs cost more than the maths (100x)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def assert_close_rel(got: torch.Tensor, want, rel: float = 1e-4) -> None:
     """max |got - want| <= rel * max |want| (errors relative to the result's scale)."""
     got = np.asarray(got.detach().double().numpy())

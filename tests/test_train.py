@@ -26,14 +26,6 @@ from transposer.train.trainer import Trainer
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_cfg(**train):
     """The shipped tiny config at test sizes: batch 2, 8 steps per epoch (so 12 steps cross an
     epoch boundary), logging every step."""
