@@ -3,6 +3,9 @@ configuration errors and the VGG encoder's refusal to run without weights. Fresh
 models on tiny inputs: every check here holds by construction, not by training."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -360,3 +363,24 @@ def test_vgg_encoder_without_weights_refuses(monkeypatch, tmp_path):
         build_model("vgg")
     with pytest.raises(V.VGGWeightsMissing, match="nowhere.pth"):
         build_model("vgg", vgg_weights=str(tmp_path / "nowhere.pth"))
+
+
+def test_shipped_model_seamless_edge_no_worse_than_interior():
+    """The shipped network on the bundled (real, non-periodic) textures: with wrap on, the jump across
+    the wrap-around edge is no larger than between interior neighbours; without it, it is (a seam)."""
+    from PIL import Image
+
+    from transposer.model import load_snapshot
+
+    repo = Path(__file__).resolve().parents[1]
+    net = load_snapshot(repo / "transposer" / "runtime" / "models" / "default.safetensors")
+    crops = []
+    for path in sorted((repo / "transposer" / "examples").glob("*.jpg")):
+        img = Image.open(path).convert("RGB").resize((96, 96), Image.BICUBIC)
+        crops.append(torch.tensor(np.asarray(img), dtype=torch.float32).permute(2, 0, 1) / 255.0)
+    x = torch.stack(crops)
+    with torch.no_grad():
+        rows, cols = edge_ratios(net(x, wrap=(True, True)))
+        plain = edge_ratios(net(x, wrap=(False, False)))
+    assert rows <= 1.5 and cols <= 1.5, (rows, cols)
+    assert min(plain) > 1.5, plain
