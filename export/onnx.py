@@ -43,16 +43,18 @@ class ExportWrapper:
         return _Graph(model).eval()
 
 
-def _example_inputs(b: int, h: int, w: int, wrap=(0.0, 0.0), seed: int = 0):
+def _example_inputs(b: int, h: int, w: int, wrap=(0.0, 0.0), seed: int = 0, noise_mix: float = 0.0,
+                    noise_size: tuple[int, int] | None = None):
     rng = np.random.default_rng(seed)
+    nh, nw = noise_size or (h // 4 + 1, w // 4 + 1)   # any size: the graph resizes the noise
     img = rng.random((b, 3, h, w), dtype=np.float32)
     # A smooth, texture-like image: random noise alone has no structure to find.
     img = (img + np.roll(img, 1, -1) + np.roll(img, 1, -2)) / 3.0
     return {
         "image": img.astype(np.float32),
         "wrap": np.asarray(wrap, dtype=np.float32),
-        "noise_mix": np.zeros(1, dtype=np.float32),
-        "noise": rng.standard_normal((b, 1, h // 4 + 1, w // 4 + 1)).astype(np.float32),
+        "noise_mix": np.asarray([noise_mix], dtype=np.float32),
+        "noise": rng.standard_normal((b, 1, nh, nw)).astype(np.float32),
     }
 
 

@@ -67,19 +67,6 @@ def test_metadata_describes_the_model(exported):
     assert [o.name for o in proto.graph.output] == ["output", "coords"]
 
 
-def _inputs(b, h, w, wrap, noise_mix, seed):
-    rng = np.random.default_rng(seed)
-    img = rng.random((b, 3, h, w), dtype=np.float32)
-    img = (img + np.roll(img, 1, -1) + np.roll(img, 1, -2)) / 3.0
-    return {
-        "image": img.astype(np.float32),
-        "wrap": np.asarray(wrap, dtype=np.float32),
-        "noise_mix": np.asarray([noise_mix], dtype=np.float32),
-        # any noise size: the graph resizes it to each scale's map
-        "noise": rng.standard_normal((b, 1, 7, 9)).astype(np.float32),
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("wrap, noise_mix", [((0, 0), 0.0), ((0, 1), 1.0)], ids=["plain", "wrap-x-noise"])
 def test_onnxruntime_matches_torch_at_a_new_size_and_batch(exported, wrap, noise_mix):
@@ -88,7 +75,7 @@ def test_onnxruntime_matches_torch_at_a_new_size_and_batch(exported, wrap, noise
     model, path = exported[:2]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     h, w = 40, 56                       # neither of the exporter's sizes (64 x 64, 48 x 80), batch 2
-    feed = _inputs(2, h, w, wrap, noise_mix, seed=1)
+    feed = export_onnx._example_inputs(2, h, w, wrap, seed=1, noise_mix=noise_mix, noise_size=(7, 9))
     out, coords = sess.run(["output", "coords"], feed)
     assert out.shape == (2, 3, 2 * h, 2 * w) and coords.shape == (2, 2, 2 * h, 2 * w)
     graph = export_onnx.ExportWrapper.build(model)

@@ -109,11 +109,9 @@ def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def source_coordinates(h: int, w: int, stride: int, like: torch.Tensor) -> torch.Tensor:
-    """(1, 1, 2, h, w): input-pixel (y, x) of the centre of each feature cell at `stride`."""
-    ys = (torch.arange(h, device=like.device, dtype=torch.float32) + 0.5) * stride - 0.5
-    xs = (torch.arange(w, device=like.device, dtype=torch.float32) + 0.5) * stride - 0.5
-    grid = torch.stack([ys[:, None].expand(h, w), xs[None, :].expand(h, w)])
-    return grid[None, None]
+    """(1, 1, 2, h, w): input-pixel (y, x) of the centre of each feature cell at `stride`
+    (float32 whatever the autocast dtype of `like`)."""
+    return _positions(h, w, h * stride, w * stride, like.float())[:, None]
 
 
 def sample_at(x: torch.Tensor, coords: torch.Tensor, in_h: int, in_w: int) -> torch.Tensor:

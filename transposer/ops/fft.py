@@ -9,6 +9,11 @@ from __future__ import annotations
 import torch
 
 
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """torch.fft has no half types: compute in float32, keeping float64 (gradcheck, precision)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def irfft2(spec: torch.Tensor, s: tuple[int, int]) -> torch.Tensor:
     if not torch.onnx.is_in_onnx_export():
         return torch.fft.irfft2(spec, s=s)

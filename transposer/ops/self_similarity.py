@@ -24,12 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from transposer.ops.fft import irfft2
+from transposer.ops.fft import at_least_fp32 as _at_least_fp32, irfft2
 
-
-def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
-    # torch.fft has no half types; float64 is kept for gradcheck.
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 _EPS = 1e-8
 
