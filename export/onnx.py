@@ -69,7 +69,9 @@ def export(model, out_path: Path, opset: int = 18, fp16: bool = False, verify: b
     cfg = model.config
     graph = ExportWrapper.build(model.eval().float())
     m = cfg.input_multiple
-    ex = _example_inputs(1, 4 * m, 4 * m)
+    # Batch 2, not 1: torch.export specialises a dimension whose example size is 1, and the
+    # graph would then only take single images.
+    ex = _example_inputs(2, 4 * m, 4 * m)
     args = tuple(torch.from_numpy(ex[k]) for k in ("image", "wrap", "noise_mix", "noise"))
     batch = torch.export.Dim("batch", min=1, max=64)
     height = torch.export.Dim("h_blocks", min=2, max=1024)

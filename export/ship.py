@@ -4,7 +4,8 @@
 
 Exports RUN/snapshot.safetensors to transposer/runtime/models/NAME.onnx (parity-checked by
 export.onnx), copies the snapshot next to it for fine-tuning (models/NAME.safetensors), and records
-file, sha256, size and the training history (RUN/runs.jsonl: steps, wall time, device per run) in
+file, sha256, size and the training history (RUN/runs.jsonl: steps, wall time, device per run;
+for a fine-tuning run also the runs behind its train.init snapshot) in
 transposer/runtime/models/registry.json.
 """
 from __future__ import annotations
@@ -26,6 +27,33 @@ def _training_history(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _base_run(run: Path) -> Path | None:
+    """The run folder whose snapshot this run started from (train.init), if it has one."""
+    from transposer.train.config import load_config
+
+    config = run / "config.toml"
+    init = load_config(config).init if config.is_file() else ""
+    if not init:
+        return None
+    base = Path(init).parent
+    return base if (base / "runs.jsonl").is_file() else None
+
+
+def _lineage(run: Path) -> tuple[list[dict], int]:
+    """Every training run behind this snapshot (fine-tuning runs follow train.init back to the
+    run they started from) and the total optimizer steps."""
+    from transposer.model.snapshot import read_snapshot_metadata
+
+    history, steps, seen = [], 0, set()
+    while run is not None and run.resolve() not in seen:
+        seen.add(run.resolve())
+        history = _training_history(run) + history
+        snap = run / "snapshot.safetensors"
+        steps += int(read_snapshot_metadata(snap).get("step", 0) or 0) if snap.is_file() else 0
+        run = _base_run(run)
+    return history, steps
+
+
 def ship(run: Path, name: str, provisional: bool, description: str) -> dict:
     from export.onnx import export
     from transposer.model import load_snapshot
@@ -42,10 +70,7 @@ def ship(run: Path, name: str, provisional: bool, description: str) -> dict:
     tmp = MODELS_DIR / f".{name}.safetensors.tmp"
     shutil.copyfile(snapshot, tmp)
     tmp.replace(MODELS_DIR / f"{name}.safetensors")
-    history = _training_history(run)
-    from transposer.model.snapshot import read_snapshot_metadata
-
-    snapshot_step = int(read_snapshot_metadata(snapshot).get("step", 0) or 0)
+    history, snapshot_step = _lineage(run)
     registry_path = MODELS_DIR / "registry.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
     registry[name] = {

@@ -37,6 +37,20 @@ class ModelConfig:
     # equation, summed over the overlap and divided by the total energy, which makes large
     # shifts (small overlaps) look artificially similar.
     ssm_norm: str = "overlap"
+    # How each canvas cell picks the copy it takes its source coordinate from (model/ranked_copies.py):
+    # "ranked": exactly one copy, the highest-ranked of `candidates` well-separated local maxima of
+    # the placement logits (at least `candidate_spacing` shifts apart) that reaches the cell;
+    # "soft": the paper-style softmax over every copy that reaches it, which averages the sources
+    # of near-equal copies and streaks stochastic textures (kept for older snapshots).
+    copy_choice: str = "ranked"
+    candidates: int = 16
+    candidate_spacing: int = 7
+    # Shifts whose copy overlaps the input by less than this fraction are not candidates: their
+    # similarity is judged on a few cells only, so a chance match plus the placement maps' bonus for
+    # far shifts outranked the texture's true period (tiles continued with misaligned grout).
+    # Measured on 120 training images (patch SWD): 0 -> 0.0115, 0.2 -> 0.0113, 0.4 -> 0.0108,
+    # 0.5 -> 0.0108, 0.6 -> 0.0109, 0.75 -> 0.0114. The fallback tiling still reaches every cell.
+    min_overlap: float = 0.4
     # Decoder channels per level, coarsest first, ending at the full output resolution.
     decoder_channels: tuple[int, int, int, int] = (96, 64, 32, 16)
     # VGG weights file for the "vgg" encoder (None: the default search, see model/vgg.py).
@@ -49,6 +63,13 @@ class ModelConfig:
             raise ValueError(f"encoder must be 'paper' or 'vgg', got {self.encoder!r}")
         if self.ssm_norm not in ("overlap", "plain"):
             raise ValueError(f"ssm_norm must be 'overlap' or 'plain', got {self.ssm_norm!r}")
+        if self.copy_choice not in ("ranked", "soft"):
+            raise ValueError(f"copy_choice must be 'ranked' or 'soft', got {self.copy_choice!r}")
+        if self.candidates < 1 or self.candidate_spacing < 1 or self.candidate_spacing % 2 == 0:
+            raise ValueError("candidates must be >= 1 and candidate_spacing an odd number >= 1, got "
+                             f"{self.candidates} and {self.candidate_spacing}")
+        if not 0.0 <= self.min_overlap < 1.0:
+            raise ValueError(f"min_overlap must be in [0, 1), got {self.min_overlap}")
         if not 0.5 <= self.shift_radius <= 1.0:
             raise ValueError(f"shift_radius must be in [0.5, 1], got {self.shift_radius}")
         if len(self.channels) != 3 or len(self.decoder_channels) != 4:
@@ -91,7 +112,7 @@ PRESETS: dict[str, ModelConfig] = {
     "default": ModelConfig(),
     "tiny": ModelConfig(name="tiny", channels=(8, 16, 16), pixel_channels=4, groups=2,
                         map_channels=8, decoder_channels=(16, 16, 8, 8)),
-    "paper": ModelConfig(name="paper", shift_radius=0.5, ssm_norm="plain"),
+    "paper": ModelConfig(name="paper", shift_radius=0.5, ssm_norm="plain", copy_choice="soft"),
     "vgg": ModelConfig(name="vgg", encoder="vgg", channels=(64, 96, 128),
                        decoder_channels=(128, 96, 48, 16)),
 }

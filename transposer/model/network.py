@@ -28,6 +28,7 @@ from torch import nn
 
 from transposer.model.config import ModelConfig
 from transposer.model.encoders import build_encoder
+from transposer.model.ranked_copies import ranked_copy_canvas
 from transposer.ops import overlap_fraction, self_similarity, shift_radius, transposed_expand
 
 _COVER_EPS = 1e-20   # far below the smallest coverage the weight floors allow
@@ -178,11 +179,22 @@ class Transposer(nn.Module):
         filt3 = self.filter3(f3).reshape(b, self.config.groups, c3, h3, w3)
         t3 = self._place(m3, filt3, wrap)
         h2, w2 = f2.shape[-2:]
-        src = source_coordinates(h2, w2, self.config.strides[1], f2)
-        src = src.expand(b, self.config.groups, 2, h2, w2)
+        cfg = self.config
+        ranked = cfg.copy_choice == "ranked"
+        if ranked:
+            hard = ranked_copy_canvas(logits2, h2, w2, cfg.strides[1], wrap, cfg.candidates,
+                                      cfg.candidate_spacing, cfg.min_overlap).to(t3.dtype)
+            if not self.training:
+                return [f1, f2, f3], t3, hard
+        src = source_coordinates(h2, w2, cfg.strides[1], f2)
+        src = src.expand(b, cfg.groups, 2, h2, w2)
         # float64: coordinates are large numbers averaged with weights spanning many decades;
         # float32 FFT rounding would move them by a fraction of a pixel (3 channels: cheap).
         coords = self._place(m2, src.double(), wrap.double()).to(t3.dtype)
+        if ranked:
+            # Straight-through: the ranked choice forward, the soft placement's gradient backward,
+            # so the placement logits keep learning which copies the losses favour.
+            coords = hard + (coords - coords.detach())
         return [f1, f2, f3], t3, coords
 
     # -- forward --------------------------------------------------------------------------------
@@ -191,12 +203,19 @@ class Transposer(nn.Module):
         in_h, in_w = x.shape[-2:]
         (f1, f2, _), t3, coords = self.placement(x, wrap, noise, noise_mix)
         canvas = coords
-        coords = upsample_coords(canvas, 2 * in_h, 2 * in_w, wrap, 2 * in_h, 2 * in_w)
+        # Ranked copies: one whole-cell shift per canvas cell, so the displacement is copied
+        # (nearest), giving clean cuts between copies; soft placement interpolates it.
+        mode = "nearest" if self.config.copy_choice == "ranked" else "bilinear"
+
+        def at(h: int, w: int) -> torch.Tensor:
+            return upsample_coords(canvas, h, w, wrap, 2 * in_h, 2 * in_w, mode)
+
+        coords = at(2 * in_h, 2 * in_w)
         d = self.dec3(t3, wrap)
         d = _up2(d)
-        d = self.dec2(torch.cat([d, sample_at(f2, upsample_coords(canvas, d.shape[-2], d.shape[-1], wrap, 2 * in_h, 2 * in_w), in_h, in_w)], 1), wrap)
+        d = self.dec2(torch.cat([d, sample_at(f2, at(d.shape[-2], d.shape[-1]), in_h, in_w)], 1), wrap)
         d = _up2(d)
-        d = self.dec1(torch.cat([d, sample_at(f1, upsample_coords(canvas, d.shape[-2], d.shape[-1], wrap, 2 * in_h, 2 * in_w), in_h, in_w)], 1), wrap)
+        d = self.dec1(torch.cat([d, sample_at(f1, at(d.shape[-2], d.shape[-1]), in_h, in_w)], 1), wrap)
         d = F.interpolate(d, size=(2 * in_h, 2 * in_w), mode="nearest")
         warped = sample_at(x, coords, in_h, in_w)
         d = self.dec0(torch.cat([d, warped], 1), wrap)
@@ -270,18 +289,26 @@ def _positions(n: int, m: int, full_h: int, full_w: int, like: torch.Tensor) -> 
 
 
 def upsample_coords(canvas: torch.Tensor, out_h: int, out_w: int, wrap: torch.Tensor,
-                    full_h: int, full_w: int) -> torch.Tensor:
+                    full_h: int, full_w: int, mode: str = "bilinear") -> torch.Tensor:
     """Coordinate map on the placement canvas (B, 2, n, m) -> (B, 2, out_h, out_w); the canvas and
     the target both span the full full_h x full_w output.
 
     Interpolates the *displacement* (source coordinate minus output position), which is constant
     inside each copy, rather than the coordinates: inside a copy the result steps exactly one input
     pixel per output pixel right up to the canvas edges (interpolating coordinates clamps there and
-    stretches the border), and on a wrapping axis a copy continues across the edge.
+    stretches the border), and on a wrapping axis a copy continues across the edge. `mode`
+    "nearest" copies each cell's displacement to its pixels (ranked copies: exact cuts between
+    copies); "bilinear" blends neighbouring cells' displacements (soft placement).
     """
     n, m = canvas.shape[-2:]
     cy, cx = out_h // n, out_w // m                       # target pixels per canvas cell (integer)
     d = canvas - _positions(n, m, full_h, full_w, canvas)
+    if mode == "nearest":
+        # Every target pixel takes its cell's displacement: a broadcast, not F.interpolate (ONNX
+        # Resize's nearest rounding moved whole edge columns by a cell in onnxruntime).
+        b = d.shape[0]
+        d = d[:, :, :, None, :, None].expand(b, 2, n, cy, m, cx).reshape(b, 2, n * cy, m * cx)
+        return d + _positions(out_h, out_w, full_h, full_w, d)
     d = _pad_periodic(d, wrap[0], full_h, axis=-2, channel=0)
     d = _pad_periodic(d, wrap[1], full_w, axis=-1, channel=1)
     d = F.interpolate(d, size=(out_h + 2 * cy, out_w + 2 * cx), mode="bilinear", align_corners=False)

@@ -57,6 +57,9 @@ class TrainConfig:
     ema_decay: float = 0.999         # EMA of the generator weights; the snapshot holds the EMA
     precision: str = "bf16"          # CUDA autocast: "bf16" | "fp16" (with GradScaler) | "fp32"; CPU: fp32
     num_workers: int = 4             # DataLoader worker processes (0 = load in the main process)
+    # --- fine-tuning -------------------------------------------------------------------------
+    init: str = ""                   # a new run starts from this snapshot's weights ("" = fresh init)
+    freeze: tuple[str, ...] = ()     # parameter-name prefixes kept fixed, e.g. ["encoder", "map2"]
     # --- bookkeeping (in steps) --------------------------------------------------------------
     log_every: int = 50              # metrics.jsonl / TensorBoard scalars (means over the interval)
     image_every: int = 1000          # TensorBoard image grid input | output | target
@@ -111,6 +114,8 @@ class TrainConfig:
         need(0 < self.step_gamma <= 1, "step_gamma", "in (0, 1]", self.step_gamma)
         need(self.grad_clip >= 0, "grad_clip", ">= 0 (0 = off)", self.grad_clip)
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1)", self.ema_decay)
+        need(all(isinstance(x, str) and x for x in self.freeze), "freeze",
+             "a list of parameter-name prefixes", list(self.freeze))
         need(self.data.samples_per_epoch >= self.batch_size, "batch_size",
              f"<= data.samples_per_epoch ({self.data.samples_per_epoch})", self.batch_size)
         # The input is the centre S/2 crop, which the encoder needs in multiples of input_multiple.

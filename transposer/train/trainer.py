@@ -114,6 +114,15 @@ class Trainer:
             raise ValueError(f"the dataset has {len(dataset)} samples, fewer than train.batch_size "
                              f"({cfg.batch_size})")
         self.steps_per_epoch = min(self.steps_per_epoch, len(dataset) // cfg.batch_size)
+        if cfg.init and not resume:
+            _load_init(model, cfg)
+        if cfg.freeze:
+            frozen = [n for n, p in model.named_parameters() if n.startswith(tuple(cfg.freeze))]
+            if not frozen:
+                raise ValueError(f"train.freeze {list(cfg.freeze)} matches no parameter of the model")
+            for n, p in model.named_parameters():
+                if n in frozen:
+                    p.requires_grad_(False)
         self.model = model.to(self.device)
         self.criterion = criterion.to(self.device)
         self.disc = getattr(criterion, "discriminator", None)
@@ -448,6 +457,21 @@ class Trainer:
         log.scalars(self.step, record)
         if bar is not None and "loss" in means:
             bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
+
+
+def _load_init(model: nn.Module, cfg: TrainConfig) -> None:
+    """Start from a snapshot's weights (fine-tuning): its architecture must be the config's."""
+    from transposer.model import load_snapshot
+
+    try:
+        source = load_snapshot(cfg.init)
+    except Exception as exc:
+        raise ValueError(f"train.init: cannot load snapshot {cfg.init}: {type(exc).__name__}: {exc}") from None
+    mine, theirs = model.state_dict(), source.state_dict()
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise ValueError(f"train.init: {cfg.init} holds another architecture than model "
+                         f"{cfg.model.name!r} of this config")
+    model.load_state_dict(theirs)
 
 
 def _device_name(device: torch.device) -> str:
