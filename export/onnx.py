@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from export import run_command
 
 PARITY_TOLERANCE = 1e-3
 
@@ -151,7 +152,8 @@ def main(argv=None) -> int:
     ap.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 18 for DFT; default 18)")
     ap.add_argument("--name", default=None, help="model name recorded in the metadata")
     args = ap.parse_args(argv)
-    try:
+
+    def work() -> dict:
         from transposer.model import load_snapshot
 
         ckpt = Path(args.checkpoint)
@@ -164,14 +166,9 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f"output folder {out.parent} does not exist")
         if args.opset < 18:
             raise ValueError(f"--opset must be >= 18 (DFT), got {args.opset}")
-        model = load_snapshot(ckpt)
-        report = export(model, out, opset=args.opset, fp16=args.fp16, name=args.name)
-    except Exception as exc:  # one line for the user, never a traceback
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2))
-    return 0
+        return export(load_snapshot(ckpt), out, opset=args.opset, fp16=args.fp16, name=args.name)
 
+    return run_command(work)
 
 if __name__ == "__main__":
     sys.exit(main())

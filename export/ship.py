@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from export import run_command
+
 MODELS_DIR = Path(__file__).resolve().parent.parent / "transposer" / "runtime" / "models"
 MAX_BYTES = 16 * 1024 * 1024   # the package and the Blender zips carry the model
 
@@ -102,13 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--provisional", action="store_true", help="mark the model provisional")
     ap.add_argument("--description", default="Transposer, paper encoder, 2x expansion")
     args = ap.parse_args(argv)
-    try:
-        entry = ship(Path(args.run), args.name, args.provisional, args.description)
-    except Exception as exc:  # one line for the user, never a traceback
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(entry, indent=2))
-    return 0
+    return run_command(lambda: ship(Path(args.run), args.name, args.provisional, args.description))
 
 
 if __name__ == "__main__":
