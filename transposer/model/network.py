@@ -174,7 +174,6 @@ class Transposer(nn.Module):
         # rounding noise. Coordinates run in float64 (3 channels): a 25-nat range (onnxruntime's
         # float64 FFT is accurate to ~1e-14, not 1e-16: 30 nats moved coordinates by pixels).
         m3 = placement_weights(logits3, 12.0)
-        m2 = placement_weights(logits2.double(), 25.0)
         b, c3, h3, w3 = f3.shape
         filt3 = self.filter3(f3).reshape(b, self.config.groups, c3, h3, w3)
         t3 = self._place(m3, filt3, wrap)
@@ -186,6 +185,7 @@ class Transposer(nn.Module):
                                       cfg.candidate_spacing, cfg.min_overlap).to(t3.dtype)
             if not self.training:
                 return [f1, f2, f3], t3, hard
+        m2 = placement_weights(logits2.double(), 25.0)   # only the soft coordinates use it
         src = source_coordinates(h2, w2, cfg.strides[1], f2)
         src = src.expand(b, cfg.groups, 2, h2, w2)
         # float64: coordinates are large numbers averaged with weights spanning many decades;

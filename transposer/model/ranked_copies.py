@@ -13,9 +13,9 @@ Here the logits only *rank* copies:
    near-duplicates (a copy one cell beside a higher-ranked one would add a 1-cell strip of its
    edge: a streak again);
 3. the `count` best candidates, plus four fallback copies at (+-h/2, +-w/2) that tile the whole
-   canvas (moved by a quarter on a wrapping axis), are painted lowest rank first; each covers an input-sized box of the canvas (on a
-   wrapping axis the box continues across the edge), so a cell ends up copying from the
-   highest-ranked copy that reaches it.
+   canvas (moved by a quarter on a wrapping axis), are painted lowest rank first; each covers an
+   input-sized box of the canvas (on a wrapping axis the box continues across the edge), so a
+   cell ends up copying from the highest-ranked copy that reaches it.
 
 The zero shift is always the most similar copy, so the centre is the input itself; the ring is
 made of whole pieces of the input, regions bounded by copy edges, which the decoder blends.
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from transposer.ops import overlap_fraction
 
 _TWIN_BIAS = 1e-3   # nats: far above float rounding of the logits (~1e-5), far below real differences
 
@@ -64,7 +66,7 @@ def ranked_copy_canvas(logits: torch.Tensor, h: int, w: int, stride: int, wrap: 
     sx = torch.arange(nx, device=scores.device)[None, :] - rx
     scores = scores + _TWIN_BIAS * ((sy > 0) | ((sy == 0) & (sx > 0))).to(scores.dtype)
     if min_overlap > 0:
-        overlap = (1.0 - sy.abs() / h) * (1.0 - sx.abs() / w)
+        overlap = overlap_fraction(h, w, ry, rx, scores)
         scores = torch.where(overlap >= min_overlap, scores, torch.full_like(scores, float("-inf")))
     scores = local_maxima(scores, spacing).reshape(b, ny * nx)
     k = min(count, ny * nx)

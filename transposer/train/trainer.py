@@ -117,12 +117,11 @@ class Trainer:
         if cfg.init and not resume:
             _load_init(model, cfg)
         if cfg.freeze:
-            frozen = [n for n, p in model.named_parameters() if n.startswith(tuple(cfg.freeze))]
+            frozen = [p for n, p in model.named_parameters() if n.startswith(tuple(cfg.freeze))]
             if not frozen:
                 raise ValueError(f"train.freeze {list(cfg.freeze)} matches no parameter of the model")
-            for n, p in model.named_parameters():
-                if n in frozen:
-                    p.requires_grad_(False)
+            for p in frozen:
+                p.requires_grad_(False)
         self.model = model.to(self.device)
         self.criterion = criterion.to(self.device)
         self.disc = getattr(criterion, "discriminator", None)
