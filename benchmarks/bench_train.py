@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                          # default config, 128 -> 256, batch 32
     python benchmarks/bench_train.py --device cpu --batch-size 2 --steps 3 --warmup 1
     python benchmarks/bench_train.py --config tiny --size 16 --compile
+    python benchmarks/bench_train.py --random-vgg              # no weights file at hand (GPU lease)
 
 The steps run on a few pre-built batches (cycled), so the number is the model + losses +
 optimizer cost alone; `--loader-batches N` also times the real input pipeline (procedural
@@ -38,6 +39,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--loader-batches", type=int, default=0,
                     help="also time this many batches of the real DataLoader (default 0 = skip)")
     ap.add_argument("--num-workers", type=int, default=None, help="override train.num_workers")
+    ap.add_argument("--random-vgg", action="store_true",
+                    help="VGG-19 loss network with random weights: the same cost as the real one, for "
+                         "machines without the 80 MB weights file (the losses' values mean nothing)")
     args = ap.parse_args(argv)
 
     import torch
@@ -48,6 +52,17 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.random_vgg:
+        # The losses build their VGG through this function at Trainer construction; same layers,
+        # same FLOPs, random weights.
+        import transposer.model.vgg as vgg
+
+        def random_vgg(weights=None, last_layer="relu5_1", outputs=None):
+            net = vgg.VGGFeatures(last_layer, outputs)
+            net.source = "random weights (--random-vgg)"
+            return net
+
+        vgg.load_vgg19_features = random_vgg
     device = resolve_device(args.device)
     cfg = load_config(args.config)
     cfg.data = dataclasses.replace(cfg.data, crop_size=2 * args.size, procedural_weight=1.0,
@@ -97,6 +112,7 @@ def main(argv=None) -> dict:
                        else f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"),
             "precision": cfg.precision if device.type == "cuda" else "fp32",
             "compile": args.compile,
+            "vgg_weights": "random (timing only)" if args.random_vgg else "real",
             "samples_per_s": round(args.steps * args.batch_size / seconds, 2),
             "step_ms": round(1000 * seconds / max(args.steps, 1), 2),
             "warmup_s": round(warmup_s, 2),

@@ -1,0 +1,98 @@
+"""Pack what a GPU lease needs into `.device/` (git-ignored), within the 64 MiB that travels.
+
+    python scripts/pack_for_gpu.py [--corpus ../shared/corpus] [--side 256]
+
+The device machine sees only the repository: no corpus and no VGG weights. This writes
+  .device/train/   the corpus train split, each image shrunk to at most --side px, WebP
+                   (the originals are ~340 px JPEGs, 72 MB; the configs that train on this pack
+                   widen data.rescale to make up for the smaller scale)
+  .device/val/     the validation split as is (the eval protocol cuts 256 px crops from it)
+  .device/vgg.pth  VGG-19 up to relu3_1 in half precision (1 MB instead of 80 MB; the GPU
+                   configs' style losses stop there)
+and prints what travels in all. Then, with a device machine: run `bash scripts/gpu_session.sh`
+there with carry [".device"] (docs/gpu_session.md).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LIMIT_MIB = 64          # what the device tool carries: working tree + carried paths
+VGG_LAST = "relu3_1"    # deepest VGG layer the GPU configs use
+
+
+def shrink_images(src: Path, dst: Path, side: int, quality: int) -> int:
+    from PIL import Image
+
+    dst.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+    if not files:
+        raise SystemExit(f"error: no images in {src}")
+    for path in files:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((side, side), Image.LANCZOS)
+            im.save(dst / (path.stem + ".webp"), "WEBP", quality=quality, method=6)
+    return len(files)
+
+
+def write_vgg(path: Path) -> None:
+    import torch
+
+    from transposer.model.vgg import load_vgg19_features
+
+    net = load_vgg19_features(None, VGG_LAST)
+    torch.save({k: v.half() for k, v in net.state_dict().items()}, path)
+
+
+def tree_mib(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for root in paths for p in ([root] if root.is_file() else root.rglob("*"))
+               if p.is_file()) / 2**20
+
+
+def tracked_mib() -> float:
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    return sum((ROOT / f).stat().st_size for f in out.split("\0") if f and (ROOT / f).is_file()) / 2**20
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    ap.add_argument("--side", type=int, default=256, help="largest side of the packed train images")
+    ap.add_argument("--quality", type=int, default=80, help="WebP quality")
+    ap.add_argument("--out", type=Path, default=ROOT / ".device", help="pack folder (replaced)")
+    args = ap.parse_args(argv)
+    out = args.out
+    for split in ("train", "val"):
+        if not (args.corpus / split).is_dir():
+            print(f"error: {args.corpus / split} is not a folder", file=sys.stderr)
+            return 1
+    try:
+        import PIL  # noqa: F401  (fail before anything is deleted)
+        from transposer.model.vgg import find_weights
+        find_weights(None)
+    except Exception as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
+    n = shrink_images(args.corpus / "train", out / "train", args.side, args.quality)
+    shutil.copytree(args.corpus / "val", out / "val")
+    write_vgg(out / "vgg.pth")
+    pack, tree = tree_mib([out]), tracked_mib()
+    print(f"packed {n} train images (<= {args.side} px), the val split and VGG to {VGG_LAST}: "
+          f"{pack:.1f} MiB in .device + {tree:.1f} MiB working tree = {pack + tree:.1f} MiB "
+          f"(limit {LIMIT_MIB})")
+    return 0 if pack + tree < LIMIT_MIB else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
