@@ -87,13 +87,16 @@ def test_gpu_session_refuses_without_a_pack(tmp_path):
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_pack_for_gpu_shrinks_the_train_split_and_cuts_vgg(tmp_path):
-    from transposer.model.vgg import VGGWeightsMissing, find_weights
+def test_pack_for_gpu_shrinks_the_train_split_and_cuts_vgg(tmp_path, monkeypatch):
+    import torch
 
-    try:
-        find_weights(None)
-    except VGGWeightsMissing:
-        pytest.skip("no VGG-19 weights on this machine")
+    from transposer.model.vgg import ENV_VAR, VGGFeatures
+
+    # A full-depth weights file in the loader's own format (random values: the packing is tested,
+    # not VGG), found through the environment variable as on a user's machine.
+    full = tmp_path / "vgg_full.pth"
+    torch.save(VGGFeatures("relu5_1").state_dict(), full)
+    monkeypatch.setenv(ENV_VAR, str(full))
     corpus = tmp_path / "corpus"
     _images(corpus / "train", 3, 320, 2)
     _images(corpus / "val", 1, 264, 3)
@@ -108,11 +111,11 @@ def test_pack_for_gpu_shrinks_the_train_split_and_cuts_vgg(tmp_path):
     assert len(train) == 3 and all(max(Image.open(p).size) <= 128 for p in train)
     assert len(list((tmp_path / "pack" / "val").iterdir())) == 1
 
-    import torch
-
     from transposer.model.vgg import load_vgg19_features
 
     sd = torch.load(tmp_path / "pack" / "vgg.pth", weights_only=True)
     assert all(v.dtype == torch.float16 for v in sd.values())
+    assert not any("conv3_2" in k or "conv4" in k for k in sd)               # cut after relu3_1
+    assert torch.equal(sd["convs.conv2_1.weight"], torch.load(full, weights_only=True)["convs.conv2_1.weight"].half())
     net = load_vgg19_features(tmp_path / "pack" / "vgg.pth", "relu3_1")   # loads: nothing missing
     assert net.last_layer == "relu3_1"
