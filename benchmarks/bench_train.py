@@ -42,7 +42,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--random-vgg", action="store_true",
                     help="VGG-19 loss network with random weights: the same cost as the real one, for "
                          "machines without the 80 MB weights file (the losses' values mean nothing)")
+    ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        ap.error(f"--out folder {Path(args.out).resolve().parent} does not exist")
 
     import torch
 
@@ -137,7 +140,12 @@ def main(argv=None) -> dict:
                     break
             result["loader"] = {"num_workers": cfg.num_workers, "batches": n,
                                 "samples_per_s": round(n * args.batch_size / (time.perf_counter() - t0), 2)}
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:   # as bench_model.py: whole or not at all
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(args.out)
     return result
 
 

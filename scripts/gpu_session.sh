@@ -53,17 +53,8 @@ fi
   "$PY" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 } >"$LOG" 2>&1
 
-stage bench "$PY" benchmarks/bench_train.py --config default --device "$DEVICE" --random-vgg "${BENCH[@]}"
-# The benchmark prints its JSON last; keep it as its own file.
-"$PY" - "$LOG" "$OUT/bench_train.json" <<'EOF'
-import json, sys
-text = open(sys.argv[1]).read()
-start = text.rfind('{\n  "benchmark"')
-if start >= 0:
-    end = text.index("\n}", start) + 2
-    json.loads(text[start:end])
-    open(sys.argv[2], "w").write(text[start:end] + "\n")
-EOF
+stage bench "$PY" benchmarks/bench_train.py --config default --device "$DEVICE" --random-vgg "${BENCH[@]}" \
+    --out "$OUT/bench_train.json"
 
 rm -rf "$RUNS/gpu-encoder" "$RUNS/gpu-decoder"
 stage encoder "$PY" -m transposer train --config default-gpu-encoder --data "$PACK/train" \

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from transposer.model.vgg import save_truncated  # noqa: E402  (needs ROOT on the path)
+
 LIMIT_MIB = 64          # what the device tool carries: working tree + carried paths
 VGG_LAST = "relu3_1"    # deepest VGG layer the GPU configs use
 
@@ -33,7 +35,7 @@ def shrink_images(src: Path, dst: Path, side: int, quality: int) -> int:
     dst.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
     if not files:
-        raise SystemExit(f"error: no images in {src}")
+        raise ValueError(f"no images in {src}")
     for path in files:
         with Image.open(path) as im:
             im = im.convert("RGB")
@@ -42,18 +44,8 @@ def shrink_images(src: Path, dst: Path, side: int, quality: int) -> int:
     return len(files)
 
 
-def write_vgg(path: Path) -> None:
-    import torch
-
-    from transposer.model.vgg import load_vgg19_features
-
-    net = load_vgg19_features(None, VGG_LAST)
-    torch.save({k: v.half() for k, v in net.state_dict().items()}, path)
-
-
-def tree_mib(paths: list[Path]) -> float:
-    return sum(p.stat().st_size for root in paths for p in ([root] if root.is_file() else root.rglob("*"))
-               if p.is_file()) / 2**20
+def folder_mib(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
 def tracked_mib() -> float:
@@ -74,22 +66,24 @@ def main(argv=None) -> int:
         if not (args.corpus / split).is_dir():
             print(f"error: {args.corpus / split} is not a folder", file=sys.stderr)
             return 1
+    # Built beside the old pack and swapped in at the end: a failure (no VGG weights, a bad image)
+    # leaves the previous pack as it was.
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        import PIL  # noqa: F401  (fail before anything is deleted)
-        from transposer.model.vgg import find_weights
-        find_weights(None)
+        tmp.mkdir(parents=True)
+        n = shrink_images(args.corpus / "train", tmp / "train", args.side, args.quality)
+        shutil.copytree(args.corpus / "val", tmp / "val")
+        save_truncated(tmp / "vgg.pth", VGG_LAST, half=True)
     except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir()
-    n = shrink_images(args.corpus / "train", out / "train", args.side, args.quality)
-    shutil.copytree(args.corpus / "val", out / "val")
-    write_vgg(out / "vgg.pth")
-    pack, tree = tree_mib([out]), tracked_mib()
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    pack, tree = folder_mib(out), tracked_mib()
     print(f"packed {n} train images (<= {args.side} px), the val split and VGG to {VGG_LAST}: "
-          f"{pack:.1f} MiB in .device + {tree:.1f} MiB working tree = {pack + tree:.1f} MiB "
+          f"{pack:.1f} MiB in {out.name} + {tree:.1f} MiB working tree = {pack + tree:.1f} MiB "
           f"(limit {LIMIT_MIB})")
     return 0 if pack + tree < LIMIT_MIB else 1
 

@@ -119,3 +119,11 @@ def test_pack_for_gpu_shrinks_the_train_split_and_cuts_vgg(tmp_path, monkeypatch
     assert torch.equal(sd["convs.conv2_1.weight"], torch.load(full, weights_only=True)["convs.conv2_1.weight"].half())
     net = load_vgg19_features(tmp_path / "pack" / "vgg.pth", "relu3_1")   # loads: nothing missing
     assert net.last_layer == "relu3_1"
+
+    # A failed repack (here: no train images) says so in one line and keeps the previous pack.
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    (empty / "val").mkdir()
+    assert pack_for_gpu.main(["--corpus", str(empty), "--out", str(tmp_path / "pack")]) == 1
+    assert len(list((tmp_path / "pack" / "train").iterdir())) == 3
+    assert not (tmp_path / "pack.tmp").exists()

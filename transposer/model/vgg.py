@@ -276,16 +276,21 @@ def load_vgg19_features(
 
 
 def save_truncated(
-    path: str | os.PathLike, last_layer: str = "relu5_1", weights: str | os.PathLike | None = None
+    path: str | os.PathLike, last_layer: str = "relu5_1", weights: str | os.PathLike | None = None,
+    half: bool = False,
 ) -> Path:
-    """Write only the layers up to `last_layer` (e.g. 14 MB to relu4_1 instead of 80 MB), atomically."""
+    """Write only the layers up to `last_layer` (e.g. 14 MB to relu4_1 instead of 80 MB), atomically;
+    `half` stores float16 (half the size again; the loader casts back to the network's dtype)."""
     net = load_vgg19_features(weights, last_layer)
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
+    state = net.state_dict()
+    if half:
+        state = {k: v.half() for k, v in state.items()}
     try:
-        torch.save(net.state_dict(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -301,9 +306,10 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", help="output .pth path")
     ap.add_argument("--last-layer", default="relu5_1", help="deepest layer kept (default relu5_1)")
     ap.add_argument("--weights", default=None, help="source file (default: the usual search)")
+    ap.add_argument("--half", action="store_true", help="store float16 (half the size)")
     args = ap.parse_args(argv)
     try:
-        out = save_truncated(args.out, args.last_layer, args.weights)
+        out = save_truncated(args.out, args.last_layer, args.weights, half=args.half)
     except (VGGWeightsMissing, VGGWeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
