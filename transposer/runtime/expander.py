@@ -48,6 +48,9 @@ SCALE_RANGE = (1.0, 16.0)  # exclusive of 1: the output must be larger than the 
 SIZE_RANGE = (1, 65536)
 SEED_RANGE = (0, 2**63 - 1)
 SEAMLESS = (None, "x", "y", "xy")
+# "coherent": the network's coordinates refined by the synthesis stage (runtime/synthesis);
+# "network": the raw Transposer output (the paper's method), for comparison and reproduction.
+SYNTHESIS_MODES = ("coherent", "network")
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ class Expander:
 
     def expand(self, pixels: np.ndarray, scale: Optional[float] = None, size=None, seamless=None,
                seed: int = 0, progress: Optional[ProgressCallback] = None,
-               companions: Sequence = (), noise_mix: float = 0.0) -> ExpandResult:
+               companions: Sequence = (), noise_mix: float = 0.0,
+               synthesis: str = "coherent") -> ExpandResult:
         """Expand `pixels` (H, W, C), C in 1..4, float in [0, 1] (values above 1 are HDR and kept),
         uint8 or uint16, to `scale` x (default 2) or to `size` = (width, height).
 
@@ -121,6 +125,8 @@ class Expander:
         wrap = (seamless is not None and "y" in seamless, seamless is not None and "x" in seamless)
         seed = check_range("seed", seed, *SEED_RANGE, integer=True)
         noise_mix = float(check_range("noise_mix", noise_mix, 0.0, 1.0))
+        if synthesis not in SYNTHESIS_MODES:
+            raise ExpandError(f"synthesis must be one of {', '.join(SYNTHESIS_MODES)}; got {synthesis!r}")
         if progress is not None and not callable(progress):
             raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
         maps = _companions(companions, height, width)
