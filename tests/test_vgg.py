@@ -10,6 +10,7 @@ from torch import nn
 from transposer.model import vgg as V
 
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68])
+_real_download = V._download_torchvision
 
 
 @pytest.fixture(autouse=True)
@@ -125,6 +126,27 @@ def test_download_is_the_last_resort(monkeypatch):
     net = V.load_vgg19_features(last_layer="relu1_1")
     assert net.source == "torchvision download"
     assert torch.equal(net.convs["conv1_1"].weight, sd["features.0.weight"])
+
+
+def test_a_failed_download_says_why(monkeypatch):
+    """The real _download_torchvision (not the fixture's stand-in), failing two ways: its reason
+    reaches the one-line error instead of being lost."""
+    monkeypatch.setattr(V, "_download_torchvision", _real_download)
+    monkeypatch.setattr(V, "_unreachable", lambda: "offline: download.pytorch.org:443 unreachable (timed out)")
+    with pytest.raises(V.VGGWeightsMissing, match=r"unreachable \(timed out\)") as err:
+        V.load_vgg19_features()
+    assert "\n" not in str(err.value) and "nowhere" in str(err.value)
+
+    import torchvision.models
+
+    def refuse(*_, **__):
+        raise OSError("HTTP Error 403: Forbidden\n(proxy)")
+
+    monkeypatch.setattr(V, "_unreachable", lambda: None)
+    monkeypatch.setattr(torchvision.models.VGG19_Weights.IMAGENET1K_V1.__class__, "get_state_dict", refuse)
+    with pytest.raises(V.VGGWeightsMissing, match=r"download failed \(OSError: HTTP Error 403: Forbidden \(proxy\)\)") as err:
+        V.load_vgg19_features()
+    assert "\n" not in str(err.value)
 
 
 def test_truncated_file_round_trip_and_too_short_files(tmp_path):

@@ -221,28 +221,38 @@ def candidate_paths() -> list[Path]:
     ]
 
 
-def _online(host: str = "download.pytorch.org", timeout: float = 3.0) -> bool:
+class _DownloadFailed(Exception):
+    """Why the torchvision download gave no weights (offline, no torchvision, a network error)."""
+
+
+def _unreachable(host: str = "download.pytorch.org", timeout: float = 3.0) -> str | None:
+    """None when `host` answers on port 443, else why not (checked first: a download attempt
+    offline can hang far longer than this timeout)."""
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        return None
+    except OSError as exc:
+        return f"offline: {host}:443 unreachable ({type(exc).__name__}: {exc})"
 
 
 def _download_torchvision() -> dict | None:
-    """torchvision's own weights API; None when offline or the download fails."""
-    if not _online():
-        return None
+    """torchvision's own weights API. Raises _DownloadFailed with the reason when it gives nothing."""
+    reason = _unreachable()
+    if reason:
+        raise _DownloadFailed(reason)
     try:
         from torchvision.models import VGG19_Weights
-
+    except ImportError as exc:
+        raise _DownloadFailed(f"torchvision is not installed ({exc})") from None
+    try:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-    except Exception:  # network errors of every kind: report as missing below
-        return None
+    except Exception as exc:  # URLError, HTTPError, a truncated or unreadable file...
+        raise _DownloadFailed(f"torchvision download failed ({type(exc).__name__}: {exc})") from None
 
 
 def find_weights(weights: str | os.PathLike | None = None) -> tuple[dict, str]:
-    """(state dict, where it came from). Raises VGGWeightsMissing when nothing is found."""
+    """(state dict, where it came from). Raises VGGWeightsMissing when nothing is found; its
+    message names every place searched and why the download gave nothing."""
     explicit = weights if weights is not None else os.environ.get(ENV_VAR) or None
     if explicit is not None:
         path = Path(explicit).expanduser()
@@ -254,11 +264,15 @@ def find_weights(weights: str | os.PathLike | None = None) -> tuple[dict, str]:
     for path in looked:
         if path.is_file():
             return _read(path), str(path)
-    sd = _download_torchvision()
+    try:
+        sd = _download_torchvision()
+        reason = "no download available"
+    except _DownloadFailed as exc:
+        sd, reason = None, " ".join(str(exc).split())   # one line, whatever the error printed
     if sd is not None:
         return sd, "torchvision download"
     raise VGGWeightsMissing(
-        f"VGG-19 weights not found (looked in {', '.join(str(p) for p in looked)}; offline); {HOW_TO_GET}"
+        f"VGG-19 weights not found (looked in {', '.join(str(p) for p in looked)}; {reason}); {HOW_TO_GET}"
     )
 
 
