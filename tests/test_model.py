@@ -372,7 +372,7 @@ def test_shipped_model_seamless_edge_no_worse_than_interior():
     from transposer.model import load_snapshot
 
     repo = Path(__file__).resolve().parents[1]
-    net = load_snapshot(repo / "transposer" / "runtime" / "models" / "default.safetensors")
+    net = load_snapshot(repo / "checkpoints" / "default-cpu-finetune" / "snapshot.safetensors")  # the shipped weights
     crops = []
     for path in sorted((repo / "transposer" / "examples").glob("*.jpg")):
         img = Image.open(path).convert("RGB").resize((96, 96), Image.BICUBIC)
@@ -409,7 +409,7 @@ def test_shipped_model_fills_the_ring_with_texture_not_streaks():
     from transposer.model import load_snapshot
 
     repo = Path(__file__).resolve().parents[1]
-    snapshot = repo / "transposer" / "runtime" / "models" / "default.safetensors"
+    snapshot = repo / "checkpoints" / "default-cpu-finetune" / "snapshot.safetensors"  # the shipped weights
     net = load_snapshot(snapshot)
     soft = load_snapshot(snapshot)
     soft.config.copy_choice = "soft"
