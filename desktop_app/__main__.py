@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .settings import DEVICE_CHOICES, SEAMLESS_CHOICES, SEED_RANGE
+from transposer.runtime.options import OPTION_SPECS
 
 PROG = "transposer-app"
 
@@ -29,16 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument("--screenshot", metavar="OUT.png",
                           help="save a screenshot of the window (format from the extension)")
     headless.add_argument("--overwrite", action="store_true", help="replace an existing screenshot file")
-    headless.add_argument("--scale", type=float, default=2.0, help="output side / input side (default 2)")
-    headless.add_argument("--seamless", choices=SEAMLESS_CHOICES, default="none",
-                          help="axes the result tiles along (default none)")
-    headless.add_argument("--variation", type=int, default=0,
-                          help="percent of seeded noise in the arrangement, 0..100 (default 0)")
-    headless.add_argument("--seed", type=int, default=0,
-                          help=f"seed of the variation noise, {SEED_RANGE[0]}..{SEED_RANGE[1]} (default 0)")
-    headless.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
-    headless.add_argument("--model", default="default",
-                          help="registered model name or path to an .onnx file (default: the shipped model)")
+    # The expansion options: help, default and choices from the runtime's table (as the CLI's);
+    # the values are checked by the runtime's own option types.
+    for name in ("scale", "seamless", "variation", "seed", "synthesis", "device", "model"):
+        spec = OPTION_SPECS[name]
+        kind = {"float": float, "int": int}.get(spec.kind, str)
+        headless.add_argument(f"--{name}", type=kind, default=spec.default, help=spec.help_text(),
+                              choices=spec.choices or None)
     headless.add_argument("--tile-preview", action="store_true", help="show the 3 x 3 tiled preview")
     headless.add_argument("--window-size", metavar="WxH", default="1440x860",
                           help="window size for the screenshot (default 1440x860)")

@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import QApplication
 
 from .main_window import MainWindow
 from .queue_model import Status
-from .settings import ExpandOptions, OptionError, SettingsStore
+from .settings import AppOptions, OptionError, SettingsStore
 
 PROG = "transposer-app"
 SETTLE_MS = 150  # let the final layout and paint happen before grabbing
@@ -30,14 +30,14 @@ class HeadlessError(Exception):
     pass
 
 
-def _check_args(args: argparse.Namespace, paths: list[str]) -> tuple[ExpandOptions, Path, tuple[int, int]]:
+def _check_args(args: argparse.Namespace, paths: list[str]) -> tuple[AppOptions, Path, tuple[int, int]]:
     if not paths:
         raise HeadlessError("nothing to open: give --open FILE")
     for path in paths:
         if not Path(path).exists():
             raise HeadlessError(f"--open: no such file or folder: {path}")
-    options = ExpandOptions(scale=args.scale, seamless=args.seamless, variation=args.variation, seed=args.seed,
-                            device=args.device, model=args.model).validated()
+    options = AppOptions(scale=args.scale, seamless=args.seamless, variation=args.variation, seed=args.seed,
+                         synthesis=args.synthesis, device=args.device, model=args.model).validated()
     out = Path(args.screenshot)
     formats = {bytes(f).decode().lower() for f in QImageWriter.supportedImageFormats()}
     if out.suffix.lower().lstrip(".") not in formats:

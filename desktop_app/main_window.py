@@ -21,7 +21,7 @@ from .image_files import SaveRequest
 from .options_panel import OptionsPanel
 from .preview import PreviewPane
 from .queue_model import QueueItem, QueueModel, Status
-from .settings import ExpandOptions, SettingsStore
+from .settings import AppOptions, SettingsStore
 from .texture_sets import collect_image_paths, group_texture_sets
 from .worker import ExpanderFactory, LoadedTexture, Worker, default_expander_factory
 
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         self._update_progress()
         self._update_actions()
 
-    def _submit(self, item: QueueItem, options: ExpandOptions) -> None:
+    def _submit(self, item: QueueItem, options: AppOptions) -> None:
         item.pending = None
         item.status, item.message = Status.QUEUED, ""
         self.model.changed(item)

@@ -1,20 +1,21 @@
 """The right-hand panel: expansion options, import and save choices, the Expand button.
 
-The widgets' ranges come from settings.py, so what the panel can produce is always valid.
+The widgets' ranges, steps, choices, labels and tooltips come from the runtime's OPTION_SPECS
+(the table the CLI's flags and the Blender properties are built from), so what the panel can
+produce is always valid and means what it means everywhere else.
 """
 
 from __future__ import annotations
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                              QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
                              QToolButton, QVBoxLayout, QWidget)
 
-from .settings import (DEVICE_CHOICES, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, SCALE_RANGE, SEAMLESS_CHOICES,
-                       SEED_RANGE, SIZE_RANGE, VARIATION_RANGE, ExpandOptions)
+from .settings import OPTION_SPECS, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, AppOptions
 
-SEAMLESS_LABELS = {"none": "Off", "x": "Left-right (x)", "y": "Top-bottom (y)", "xy": "Both (xy)"}
-DEVICE_LABELS = {"auto": "Auto (GPU if available)", "cpu": "CPU", "cuda": "CUDA GPU"}
+SCALE, SIZE, SEAMLESS, SEED, VARIATION, SYNTHESIS, DEVICE = (OPTION_SPECS[name] for name in (
+    "scale", "size", "seamless", "seed", "variation", "synthesis", "device"))
 FORMAT_LABELS = {"source": "Same as source", ".png": "PNG", ".tif": "TIFF", ".exr": "OpenEXR (float)"}
 DEPTH_LABELS = {0: "Like source", 8: "8-bit", 16: "16-bit"}
 CUSTOM = "Custom"
@@ -44,7 +45,7 @@ class OptionsPanel(QWidget):
         for signal in (self.scale_combo.currentIndexChanged, self.scale_spin.valueChanged,
                        self.width_spin.valueChanged, self.height_spin.valueChanged,
                        self.seamless_combo.currentIndexChanged, self.seed_spin.valueChanged,
-                       self.variation_spin.valueChanged,
+                       self.variation_spin.valueChanged, self.synthesis_combo.currentIndexChanged,
                        self.device_combo.currentIndexChanged, self.group_check.toggled,
                        self.format_combo.currentIndexChanged, self.depth_combo.currentIndexChanged,
                        self.scale_radio.toggled, self.model_edit.editingFinished):
@@ -65,10 +66,11 @@ class OptionsPanel(QWidget):
             self.scale_combo.addItem(f"{preset:g}x", preset)
         self.scale_combo.addItem(CUSTOM, None)
         self.scale_spin = QDoubleSpinBox()
-        self.scale_spin.setRange(*SCALE_RANGE)
-        self.scale_spin.setSingleStep(0.5)
-        self.scale_spin.setDecimals(2)
-        self.scale_spin.setSuffix(" x")
+        self.scale_spin.setDecimals(SCALE.decimals)  # before the range: Qt rounds the range to it
+        self.scale_spin.setRange(*SCALE.widget_range())
+        self.scale_spin.setSingleStep(SCALE.step)
+        self.scale_spin.setSuffix(f" {SCALE.unit}")
+        self.scale_spin.setToolTip(SCALE.help_text())
         self.scale_spin.setValue(3.0)
         scale_row = QHBoxLayout()
         scale_row.addWidget(self.scale_combo)
@@ -76,8 +78,8 @@ class OptionsPanel(QWidget):
         form.addRow(self.scale_radio, scale_row)
         self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
         for spin in (self.width_spin, self.height_spin):
-            spin.setRange(*SIZE_RANGE)
-            spin.setSingleStep(64)
+            spin.setRange(*SIZE.widget_range())
+            spin.setSingleStep(int(SIZE.step))
             spin.setValue(1024)
         self.width_spin.setToolTip("Target width in pixels")
         self.height_spin.setToolTip("Target height in pixels")
@@ -91,33 +93,28 @@ class OptionsPanel(QWidget):
     def _look_group(self) -> QGroupBox:
         box = QGroupBox("Result")
         form = QFormLayout(box)
-        self.seamless_combo = QComboBox()
-        for key in SEAMLESS_CHOICES:
-            self.seamless_combo.addItem(SEAMLESS_LABELS[key], key)
-        self.seamless_combo.setToolTip("Make the result tile without seams along these axes.\n"
-                                       "Check it with the tiled preview (T).")
-        form.addRow("Seamless", self.seamless_combo)
-        self.variation_spin = QSpinBox()
-        self.variation_spin.setRange(*VARIATION_RANGE)
-        self.variation_spin.setSuffix(" %")
-        self.variation_spin.setSingleStep(10)
-        self.variation_spin.setToolTip("0 %: copies arranged by the texture's self-similarity (faithful).\n"
-                                       "Higher: arrangements drawn from random noise (seeded), for\n"
-                                       "irregular textures and for several different results.")
-        form.addRow("Variation", self.variation_spin)
+        self.seamless_combo = _choice_combo(SEAMLESS)
+        self.seamless_combo.setToolTip(SEAMLESS.help + "\nCheck it with the tiled preview (T).")
+        form.addRow(SEAMLESS.label, self.seamless_combo)
+        self.variation_spin = QDoubleSpinBox()
+        self.variation_spin.setDecimals(VARIATION.decimals)
+        self.variation_spin.setRange(*VARIATION.widget_range())
+        self.variation_spin.setSingleStep(VARIATION.step)
+        self.variation_spin.setToolTip(VARIATION.help_text())
+        form.addRow(VARIATION.label, self.variation_spin)
         self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(*SEED_RANGE)
-        self.seed_spin.setToolTip("Seed of the variation noise: same seed and same input give the same result")
-        form.addRow("Seed", self.seed_spin)
+        self.seed_spin.setRange(*SEED.widget_range())
+        self.seed_spin.setToolTip(SEED.help_text())
+        form.addRow(SEED.label, self.seed_spin)
+        self.synthesis_combo = _choice_combo(SYNTHESIS)
+        form.addRow(SYNTHESIS.label, self.synthesis_combo)
         return box
 
     def _device_group(self) -> QGroupBox:
         box = QGroupBox("Compute")
         form = QFormLayout(box)
-        self.device_combo = QComboBox()
-        for key in DEVICE_CHOICES:
-            self.device_combo.addItem(DEVICE_LABELS[key], key)
-        form.addRow("Device", self.device_combo)
+        self.device_combo = _choice_combo(DEVICE)
+        form.addRow(DEVICE.label, self.device_combo)
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("default (shipped)")
         self.model_edit.setToolTip("A registered model name, or an .onnx file you trained and exported.\n"
@@ -158,20 +155,21 @@ class OptionsPanel(QWidget):
         return box
 
     # --- values --------------------------------------------------------------------------------
-    def options(self) -> ExpandOptions:
+    def options(self) -> AppOptions:
         preset = self.scale_combo.currentData()
-        return ExpandOptions(
+        return AppOptions(
             size_mode="scale" if self.scale_radio.isChecked() else "size",
             scale=float(preset) if preset is not None else round(self.scale_spin.value(), 2),
             width=self.width_spin.value(), height=self.height_spin.value(),
-            seamless=self.seamless_combo.currentData(), variation=self.variation_spin.value(),
-            seed=self.seed_spin.value(),
+            seamless=self.seamless_combo.currentData(),
+            variation=round(self.variation_spin.value(), VARIATION.decimals), seed=self.seed_spin.value(),
+            synthesis=self.synthesis_combo.currentData(),
             device=self.device_combo.currentData(), model=self.model_edit.text().strip() or "default")
 
-    def set_options(self, options: ExpandOptions) -> None:
+    def set_options(self, options: AppOptions) -> None:
         widgets = (self.scale_radio, self.size_radio, self.scale_combo, self.scale_spin, self.width_spin,
-                   self.height_spin, self.seamless_combo, self.variation_spin, self.seed_spin, self.device_combo,
-                   self.model_edit)
+                   self.height_spin, self.seamless_combo, self.variation_spin, self.seed_spin, self.synthesis_combo,
+                   self.device_combo, self.model_edit)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -187,6 +185,7 @@ class OptionsPanel(QWidget):
             self.seamless_combo.setCurrentIndex(self.seamless_combo.findData(options.seamless))
             self.variation_spin.setValue(options.variation)
             self.seed_spin.setValue(options.seed)
+            self.synthesis_combo.setCurrentIndex(self.synthesis_combo.findData(options.synthesis))
             self.device_combo.setCurrentIndex(self.device_combo.findData(options.device))
             self.model_edit.setText("" if options.model == "default" else options.model)
         finally:
@@ -231,6 +230,17 @@ class OptionsPanel(QWidget):
     def _on_change(self, *_) -> None:
         self._update_enabled()
         self.changed.emit()
+
+
+def _choice_combo(spec) -> QComboBox:
+    """A combo box of a choice option: the table's labels shown, its values as item data, each
+    choice's description as the item's tooltip."""
+    combo = QComboBox()
+    for value, (label, description) in zip(spec.choices, spec.choice_labels):
+        combo.addItem(label, value)
+        combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+    combo.setToolTip(spec.help_text())
+    return combo
 
 
 def _select(combo: QComboBox, data) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from PyQt6.QtCore import QAbstractListModel, QModelIndex, Qt
 from PyQt6.QtGui import QColor, QIcon, QImage, QPixmap
 
-from .settings import ExpandOptions
+from .settings import AppOptions
 from .texture_sets import TextureSet
 
 
@@ -37,7 +37,7 @@ class ExpandedImage:
     companions: list[np.ndarray]  # same order as the item's texture.companions
     provider: str  # execution provider really used, e.g. "CPUExecutionProvider"
     seconds: float
-    options: ExpandOptions  # what it was made with; compared with the panel to spot stale results
+    options: AppOptions  # what it was made with; compared with the panel to spot stale results
     preview: QImage  # 8-bit display copy of `image`
 
 
@@ -54,7 +54,7 @@ class QueueItem:
     result: ExpandedImage | None = None
     bit_depths: list[int] = field(default_factory=list)  # guide then companions: 8, 16 or 32 (float)
     linear: bool = False  # the guide holds linear light (EXR): previews are sRGB-encoded
-    pending: ExpandOptions | None = None  # Expand was asked while the file was still loading
+    pending: AppOptions | None = None  # Expand was asked while the file was still loading
     stale: bool = False  # the result was made with options other than the panel's current ones
 
     @property

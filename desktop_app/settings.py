@@ -1,7 +1,10 @@
 """The options of the right-hand panel: one typed, validated object, remembered with QSettings.
 
-The panel widgets already keep values in range; validation here protects against hand-edited or
-stale settings files and against the headless command line, which both bypass the widgets.
+Every range, choice and default comes from the runtime's OPTION_SPECS (the table the CLI and the
+Blender extension use too), and validation is the runtime's own: AppOptions turns into the
+runtime's ExpandOptions and SessionOptions, which check themselves. The panel widgets already
+keep values in range; validation here protects against hand-edited or stale settings files and
+against the headless command line, which both bypass the widgets.
 """
 
 from __future__ import annotations
@@ -10,86 +13,74 @@ from dataclasses import dataclass, fields, replace
 
 from PyQt6.QtCore import QByteArray, QSettings
 
+from transposer.runtime import OPTION_SPECS, ExpandOptions, OptionError, SessionOptions
+
 SIZE_MODES = ("scale", "size")
-SEAMLESS_CHOICES = ("none", "x", "y", "xy")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 SCALE_PRESETS = (2.0, 4.0)
-# Beyond 16x a 2k texture would become 32k wide: more than a desktop preview or most tools handle.
-SCALE_RANGE = (1.0, 16.0)
-SIZE_RANGE = (16, 32768)
-SEED_RANGE = (0, 2**31 - 1)
-VARIATION_RANGE = (0, 100)
 SAVE_FORMATS = ("source", ".png", ".tif", ".exr")
 SAVE_DEPTHS = (0, 8, 16)  # 0 = like the source file
 
 ORGANISATION = "transposer"
 APPLICATION = "transposer-app"
 
-
-class OptionError(ValueError):
-    """A bad option value; the message names the option, its allowed range and the value."""
+__all__ = ["AppOptions", "OptionError", "SettingsStore", "OPTION_SPECS"]
 
 
 @dataclass(frozen=True)
-class ExpandOptions:
-    size_mode: str = "scale"  # "scale": multiply both sides by `scale`; "size": exact width x height
-    scale: float = 2.0  # output side / input side, SCALE_RANGE
-    width: int = 1024  # target width in pixels when size_mode == "size", SIZE_RANGE
-    height: int = 1024  # target height in pixels when size_mode == "size", SIZE_RANGE
-    seamless: str = "none"  # axes along which the output tiles: none | x | y | xy
-    variation: int = 0  # percent of noise in the arrangement maps (runtime noise_mix); 0 = self-similarity only
-    seed: int = 0  # seed of that noise (matters when variation > 0); same seed + same input = same output
-    device: str = "auto"  # auto (CUDA, then CPU) | cpu | cuda
-    model: str = "default"  # a registered model name or a path to an .onnx file
+class AppOptions:
+    """The panel's state: the runtime's options, plus the size the panel remembers while it is in
+    scale mode (and the other way round). Units and ranges: OPTION_SPECS."""
 
-    def validated(self) -> ExpandOptions:
+    size_mode: str = "scale"  # "scale": multiply both sides by `scale`; "size": exact width x height
+    scale: float = OPTION_SPECS["scale"].default  # output side / input side
+    width: int = 1024  # target width in pixels when size_mode == "size"
+    height: int = 1024  # target height in pixels when size_mode == "size"
+    seamless: str = OPTION_SPECS["seamless"].default  # none | x | y | xy
+    variation: float = OPTION_SPECS["variation"].default  # fraction of noise in the arrangement, 0..1
+    seed: int = OPTION_SPECS["seed"].default  # seed of that noise (matters when variation > 0)
+    synthesis: str = OPTION_SPECS["synthesis"].default  # coherent | network (the raw network output)
+    device: str = OPTION_SPECS["device"].default  # auto | cpu | cuda
+    model: str = OPTION_SPECS["model"].default  # a registered model name or a path to an .onnx file
+
+    def validated(self) -> AppOptions:
+        """self, once the runtime accepts every value (else its OptionError)."""
         _check_choice("size mode", self.size_mode, SIZE_MODES)
-        _check_range("scale", self.scale, SCALE_RANGE)
-        _check_range("width", self.width, SIZE_RANGE)
-        _check_range("height", self.height, SIZE_RANGE)
-        _check_choice("seamless", self.seamless, SEAMLESS_CHOICES)
-        _check_range("variation", self.variation, VARIATION_RANGE)
-        _check_range("seed", self.seed, SEED_RANGE)
-        _check_choice("device", self.device, DEVICE_CHOICES)
-        if not isinstance(self.model, str) or not 0 < len(self.model.strip()) <= 4096:
-            raise OptionError(f"model must be a model name or an .onnx path of 1 to 4096 characters; "
-                              f"got {self.model!r}")
+        OPTION_SPECS["scale"].check(self.scale)
+        for name in ("width", "height"):  # remembered while in scale mode: must stay valid too
+            OPTION_SPECS["size"].check(getattr(self, name), name)
+        self.expand_options()
+        self.session_options()
         return self
 
-    def expand_kwargs(self) -> dict:
-        """Keyword arguments for `Expander.expand`, in the runtime API's terms."""
-        kwargs: dict = {"seamless": None if self.seamless == "none" else self.seamless, "seed": self.seed}
-        if self.variation:  # passed only when used: the documented API names noise_mix nowhere else
-            kwargs["noise_mix"] = self.variation / 100.0
-        if self.size_mode == "size":
-            kwargs["size"] = (self.width, self.height)
-        else:
-            kwargs["scale"] = self.scale
-        return kwargs
+    def expand_options(self) -> ExpandOptions:
+        """The runtime's options for Expander.expand."""
+        by_size = self.size_mode == "size"
+        return ExpandOptions(scale=None if by_size else self.scale, size=(self.width, self.height) if by_size else None,
+                             seamless=self.seamless, seed=self.seed, variation=self.variation,
+                             synthesis=self.synthesis)
+
+    def session_options(self) -> SessionOptions:
+        return SessionOptions(model=self.model, device=self.device)
 
     def result_key(self) -> tuple:
         """What decides the pixels of a result. The device does not, so switching it keeps results."""
         size = ("size", self.width, self.height) if self.size_mode == "size" else ("scale", self.scale)
         seed = self.seed if self.variation else None  # without noise the seed changes nothing
-        return (*size, self.seamless, self.variation, seed, self.model)
+        return (*size, self.seamless, self.variation, seed, self.synthesis, self.model)
 
     def describe(self) -> str:
-        """Short human text, e.g. '2x, seamless xy, variation 30% seed 4'."""
+        """Short human text, e.g. '2x, seamless xy, variation 0.3 seed 4, network only'."""
         size = f"{self.width} x {self.height}" if self.size_mode == "size" else f"{self.scale:g}x"
         seam = "" if self.seamless == "none" else f", seamless {self.seamless}"
-        noise = f", variation {self.variation}% seed {self.seed}" if self.variation else ""
-        return f"{size}{seam}{noise}"
+        noise = f", variation {self.variation:g} seed {self.seed}" if self.variation else ""
+        synthesis = "" if self.synthesis == OPTION_SPECS["synthesis"].default else ", network only"
+        return f"{size}{seam}{noise}{synthesis}"
 
 
 def _check_choice(name: str, value, allowed: tuple) -> None:
     if value not in allowed:
-        raise OptionError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
-
-
-def _check_range(name: str, value, bounds: tuple) -> None:
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise OptionError(f"{name} must be in [{low:g}, {high:g}]; got {value!r}")
+        text = ", ".join(map(str, allowed))
+        raise OptionError(name, text, value, f"{name} must be one of {text}; got {value!r}")
 
 
 class SettingsStore:
@@ -103,10 +94,10 @@ class SettingsStore:
     def __init__(self, qsettings: QSettings | None = None):
         self.qsettings = qsettings if qsettings is not None else QSettings(ORGANISATION, APPLICATION)
 
-    def load_options(self) -> ExpandOptions:
-        defaults = ExpandOptions()
+    def load_options(self) -> AppOptions:
+        defaults = AppOptions()
         values = {}
-        for field in fields(ExpandOptions):
+        for field in fields(AppOptions):
             default = getattr(defaults, field.name)
             raw = self.qsettings.value(f"options/{field.name}", default)
             try:
@@ -115,10 +106,10 @@ class SettingsStore:
             except (TypeError, ValueError):
                 value = default
             values[field.name] = value
-        return ExpandOptions(**values)
+        return AppOptions(**values)
 
-    def save_options(self, options: ExpandOptions) -> None:
-        for field in fields(ExpandOptions):
+    def save_options(self, options: AppOptions) -> None:
+        for field in fields(AppOptions):
             self.qsettings.setValue(f"options/{field.name}", getattr(options, field.name))
         self.qsettings.sync()
 

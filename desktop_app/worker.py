@@ -22,7 +22,7 @@ from . import image_files
 from .image_files import SaveRequest, is_linear
 from .preview import to_qimage
 from .queue_model import ExpandedImage
-from .settings import ExpandOptions
+from .settings import AppOptions
 from .texture_sets import TextureSet
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class _LoadJob(QRunnable):
 
 class _ExpandJob(QRunnable):
     def __init__(self, signals: JobSignals, expanders: ExpanderCache, item_id: int, pixels: np.ndarray,
-                 companions: list[tuple[str, np.ndarray]], options: ExpandOptions, linear: bool):
+                 companions: list[tuple[str, np.ndarray]], options: AppOptions, linear: bool):
         super().__init__()
         self.signals, self.expanders, self.item_id, self.linear = signals, expanders, item_id, linear
         self.pixels, self.companions, self.options = pixels, companions, options
@@ -138,21 +138,23 @@ class _ExpandJob(QRunnable):
             return
         self.signals.started.emit(self.item_id)
         start = time.perf_counter()
+        from transposer.runtime import ExpandCancelled
+
         try:
             expander = self.expanders.get(self.options.model, self.options.device)
-            result = expander.expand(self.pixels, progress=self._progress, companions=_companions(self.companions),
-                                     **self.options.expand_kwargs())
-            if self.cancel_event.is_set():
-                raise InterruptedError("cancelled")
+            result = expander.expand(self.pixels, self.options.expand_options(), progress=self._progress,
+                                     companions=_companions(self.companions))
+            if self.cancel_event.is_set():  # asked while the last step ran: the result is dropped
+                raise ExpandCancelled("cancelled after the last step")
             expanded = ExpandedImage(
                 image=result.image, companions=list(result.companions),
                 provider=str(getattr(result, "provider", "") or getattr(expander, "provider", "")),
                 seconds=float(getattr(result, "seconds", time.perf_counter() - start)),
                 options=self.options, preview=to_qimage(result.image, self.linear))
         except Exception as exc:
-            # Whatever the expander raised once cancel was asked (the runtime's ExpandCancelled,
-            # or anything else) is a cancellation, not an error to show.
-            if self.cancel_event.is_set():
+            # Only the runtime's ExpandCancelled is a cancellation; anything else is an error to
+            # show, even when cancel was asked meanwhile (it may be a real bug).
+            if isinstance(exc, ExpandCancelled):
                 self.signals.cancelled.emit(self.item_id)
             else:
                 log.debug("expanding item %d failed", self.item_id, exc_info=True)
@@ -205,7 +207,7 @@ class Worker(QObject):
         self._load_pool.start(_LoadJob(self.signals, item_id, texture))
 
     def expand(self, item_id: int, pixels: np.ndarray, companions: list[tuple[str, np.ndarray]],
-               options: ExpandOptions, linear: bool = False) -> None:
+               options: AppOptions, linear: bool = False) -> None:
         """Queue one expansion. `companions`: (role, pixels), roles as in texture_sets."""
         job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated(), linear)
         # Only the job's event is kept: the pool owns and deletes the job itself once it has run.

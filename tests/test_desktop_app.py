@@ -1,8 +1,9 @@
 """Desktop app (desktop_app/): real Qt events, offscreen, with a fake expander unless noted.
 
-The fake stands in for transposer.runtime.Expander (same call signature and result fields): it
-grows the image by nearest-neighbour resampling in a few timed steps, calling progress at each
-one, so cancelling and a responsive window can be checked in well under a second.
+The fake stands in for transposer.runtime.Expander (same call signature and result fields, the
+runtime's own ExpandOptions and ExpandCancelled): it grows the image by nearest-neighbour
+resampling in a few timed steps, calling progress at each one, so cancelling and a responsive
+window can be checked in well under a second.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 from desktop_app.main_window import MainWindow  # noqa: E402
 from desktop_app.preview import to_qimage  # noqa: E402
 from desktop_app.queue_model import Status  # noqa: E402
-from desktop_app.settings import ExpandOptions, SettingsStore  # noqa: E402
+from desktop_app.settings import AppOptions, SettingsStore  # noqa: E402
 from desktop_app.texture_sets import group_texture_sets, split_role  # noqa: E402
+from transposer.runtime import ExpandCancelled, ExpandOptions  # noqa: E402
 
 WAIT_MS = 10000
 
@@ -39,23 +41,30 @@ WAIT_MS = 10000
 class FakeExpander:
     provider = "FakeExecutionProvider"
 
-    def __init__(self, model="default", device="auto", threads=None, step_s=0.0, steps=4, log=None):
+    def __init__(self, model="default", device="auto", threads=None, step_s=0.0, steps=4, log=None, fail_at=None,
+                 before_failing=None):
         self.device, self.step_s, self.steps = device, step_s, steps
+        self.fail_at, self.before_failing = fail_at, before_failing  # a bug in step fail_at
         self.log = log if log is not None else []  # (event, detail) as the job goes
 
-    def expand(self, pixels, scale=2.0, size=None, seamless=None, seed=0, progress=None, companions=(),
-               noise_mix=0.0):
+    def expand(self, pixels, options: ExpandOptions, progress=None, companions=()):
+        assert isinstance(options, ExpandOptions)  # the app hands over the runtime's own options
+        self.log.append(("options", options))
         h, w = pixels.shape[:2]
         if min(h, w) < 16:  # like the runtime: too small to expand
             raise ValueError(f"image must be at least 16 x 16 pixels; got {w} x {h}")
-        out_w, out_h = size if size is not None else (round(w * scale), round(h * scale))
+        out_h, out_w = options.target_size(w, h)
         companions = [getattr(c, "pixels", c) for c in companions]  # arrays or runtime Companions
         for step in range(1, self.steps + 1):
             time.sleep(self.step_s)
             self.log.append(("step", step))
+            if step == self.fail_at:
+                if self.before_failing is not None:
+                    self.before_failing()
+                raise KeyError(f"a bug in step {step}")
             if progress is not None and progress(step, self.steps) is False:
                 self.log.append(("cancelled", step))
-                raise RuntimeError("cancelled")  # the real runtime raises ExpandCancelled
+                raise ExpandCancelled(f"cancelled after {step} of {self.steps} steps")
 
         def grow(a):
             rows = np.arange(out_h) * a.shape[0] // out_h
@@ -212,6 +221,23 @@ def test_cancel_stops_the_running_job_and_the_waiting_ones(make_window, qtbot, t
     assert not window.progress_bar.isVisible()
 
 
+def test_an_error_after_cancel_was_asked_is_shown_as_an_error(make_window, qtbot, tmp_path):
+    """Only the runtime's ExpandCancelled means cancelled: a real failure while cancelling is
+    reported, not relabelled."""
+    windows = []
+    # Step 2 asks to cancel (as the Cancel button does), then fails before reporting progress.
+    window = make_window(functools.partial(FakeExpander, steps=4, fail_at=2,
+                                           before_failing=lambda: windows[0].worker.cancel()))
+    windows.append(window)
+    window.add_paths([write_png(tmp_path / "a.png"), write_png(tmp_path / "b.png", seed=1)])
+    wait_status(qtbot, window, {Status.READY}, count=2)
+    window.expand_all()
+    wait_status(qtbot, window, {Status.FAILED, Status.CANCELLED}, count=2)
+    a, b = by_name(window, "a.png"), by_name(window, "b.png")
+    assert a.status == Status.FAILED and a.message == "KeyError: 'a bug in step 2'"
+    assert b.status == Status.CANCELLED  # the cancel itself still holds for the waiting item
+
+
 def test_a_bad_file_shows_an_error_and_the_queue_carries_on(make_window, qtbot, tmp_path):
     window = make_window()
     broken = tmp_path / "broken.png"
@@ -239,14 +265,17 @@ def test_options_persist_between_two_window_instances(make_window, store, qtbot,
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findText("Custom"))
     panel.scale_spin.setValue(3.5)
     panel.seamless_combo.setCurrentIndex(panel.seamless_combo.findData("xy"))
-    panel.variation_spin.setValue(30)
+    panel.variation_spin.setValue(0.3)
     panel.seed_spin.setValue(1234)
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
     panel.group_check.setChecked(False)
     panel.format_combo.setCurrentIndex(panel.format_combo.findData(".exr"))
+    panel.synthesis_combo.setCurrentIndex(panel.synthesis_combo.findData("network"))
     wanted = panel.options()
-    assert wanted == ExpandOptions(scale=3.5, seamless="xy", variation=30, seed=1234, device="cpu")
-    assert wanted.expand_kwargs() == {"scale": 3.5, "seamless": "xy", "seed": 1234, "noise_mix": 0.3}
+    assert wanted == AppOptions(scale=3.5, seamless="xy", variation=0.3, seed=1234, synthesis="network", device="cpu")
+    # The runtime's options, in the runtime's units (variation is a fraction everywhere).
+    assert wanted.expand_options() == ExpandOptions(scale=3.5, seamless="xy", seed=1234, variation=0.3,
+                                                    synthesis="network")
     first.close()
 
     reopened = SettingsStore(QSettings(store.qsettings.fileName(), QSettings.Format.IniFormat))
@@ -260,7 +289,9 @@ def test_damaged_settings_fall_back_to_defaults(store):
     store.qsettings.setValue("options/scale", "enormous")
     store.qsettings.setValue("options/seed", -5)
     store.qsettings.setValue("options/seamless", "z")
-    assert store.load_options() == ExpandOptions()
+    store.qsettings.setValue("options/variation", 30)  # a percentage: out of the fraction's range
+    store.qsettings.setValue("options/synthesis", "magic")
+    assert store.load_options() == AppOptions()
 
 
 def test_save_never_overwrites_without_confirmation(make_window, qtbot, tmp_path, monkeypatch):

@@ -43,9 +43,9 @@ def parse_size(text: str | None):
     if not match:
         raise click.ClickException(f"--size must be WIDTHxHEIGHT in whole pixels, e.g. 2048x1024; got {text!r}")
     width, height = int(match.group(1)), int(match.group(2))
-    from transposer.runtime.expander import SIZE_RANGE
+    from transposer.runtime import OPTION_SPECS
 
-    low, high = SIZE_RANGE
+    low, high = OPTION_SPECS["size"].low, OPTION_SPECS["size"].high
     if not (low <= width <= high and low <= height <= high):
         raise click.ClickException(f"--size sides must be in [{low}, {high}]; got {width}x{height}")
     return width, height
@@ -121,43 +121,53 @@ def plan_jobs(files: list[Path], had_folder: bool, output: str, companions: tupl
     return jobs, to_create
 
 
+def _spec_option(name: str, *declarations: str, **settings):
+    """A click option whose help, default and choices come from the runtime's OPTION_SPECS (the
+    table the desktop app and the Blender extension are built from too). Ranges are checked
+    once, by ExpandOptions / SessionOptions, so the messages are the runtime's."""
+    from transposer.runtime.options import OPTION_SPECS
+
+    spec = OPTION_SPECS[name]
+    settings.setdefault("help", spec.help_text())
+    if spec.kind == "choice":
+        settings.setdefault("type", click.Choice(spec.choices))
+    elif spec.kind in ("int", "float"):
+        settings.setdefault("type", int if spec.kind == "int" else float)
+    settings.setdefault("default", spec.default)
+    flag = "--" + name.replace("_", "-")
+    return click.option(*(declarations or (flag,)), **settings)
+
+
+def _option_error(error) -> click.ClickException:
+    """The runtime's OptionError with the parameter written as the CLI's flag."""
+    name = getattr(error, "name", "")
+    text = str(error)
+    if name and text.startswith(name):
+        flag = "--size" if name.startswith("size") else "--" + name.replace("_", "-")
+        text = flag + text[len(name.split(" ")[0]):]
+    return click.ClickException(text)
+
+
 @click.command("expand")
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="Output file (one INPUT) or folder (several INPUTs or a folder; outputs keep the input "
                    "names; the folder is created if its parent exists). Required.")
-@click.option("--scale", type=float, default=None,
-              help="Output side / input side, a number in (1, 16]. Default: 2 (when --size is not given).")
-@click.option("--size", "size_text", default=None, metavar="WxH",
-              help="Exact output size in pixels, e.g. 2048x1024, each side >= the input's and <= 65536; "
-                   "any aspect ratio (repeated 2x passes, then a centre crop). Default: none (use --scale).")
-@click.option("--seamless", type=click.Choice(["x", "y", "xy"]), default=None,
-              help="Make the output tile along x, y or both. Default: off.")
+@_spec_option("scale", default=None)
+@_spec_option("size", "--size", "size_text", type=str, metavar="WxH")
+@_spec_option("seamless")
 @click.option("--with", "companions", multiple=True, metavar="MAP",
               help="A companion map of the same size as INPUT (normal, roughness, height, ...) arranged exactly "
                    "like it; repeatable; one INPUT only. Written beside the output under its own name. Maps named "
                    "*normal*, *nrm* or *_n.* are renormalised to unit vectors. Default: none.")
-@click.option("--model", default="default", show_default=False,
-              help="A registered model name or a path to a transposer .onnx file. Default: default.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              help="auto = CUDA when onnxruntime-gpu can really start it, else CPU; cuda fails if CUDA does "
-                   "not start. Default: auto.")
-@click.option("--threads", type=int, default=None,
-              help="CPU threads for onnxruntime, 1 to 1024. Default: onnxruntime's choice (all cores).")
-@click.option("--analysis-size", type=int, default=512,
-              help="Largest input side the network runs on, 64 to 16384; larger passes follow --large. "
-                   "Default: 512.")
-@click.option("--large", type=click.Choice(["warp", "tiles"]), default="warp",
-              help="Passes above --analysis-size: warp = the network sees a downscaled copy and its "
-                   "coordinates place full-resolution pixels (fast, bounded memory); tiles = the canvas is "
-                   "grown ring by ring with full network calls (the network's own refinement everywhere; "
-                   "many calls, for GPUs). Default: warp.")
-@click.option("--seed", type=int, default=0,
-              help="Seed of the noise used by --variation, 0 to 2^63-1; same seed + same input = same output. "
-                   "Default: 0.")
-@click.option("--variation", type=float, default=0.0,
-              help="0 = arrange copies by self-similarity; towards 1 = by seeded noise (a different result "
-                   "per --seed). Range 0 to 1. Default: 0.")
+@_spec_option("model")
+@_spec_option("device")
+@_spec_option("threads")
+@_spec_option("analysis_size")
+@_spec_option("large")
+@_spec_option("seed")
+@_spec_option("variation")
+@_spec_option("synthesis")
 @click.option("--bit-depth", type=click.Choice(["auto", "8", "16", "32"]), default="auto",
               help="Bits per channel of the outputs (32 = float; PNG 8/16, TIFF 8/16/32, EXR 16/32, JPEG 8). "
                    "Default: auto = the input's depth where the format stores it.")
@@ -167,11 +177,10 @@ def plan_jobs(files: list[Path], had_folder: bool, output: str, companions: tupl
               help="Print one JSON object per written file (path, size, provider, seconds) instead of a "
                    "progress bar. Default: off.")
 def command(inputs, output, scale, size_text, seamless, companions, model, device, threads, analysis_size, large,
-            seed,
-            variation, bit_depth, overwrite, as_json):
+            seed, variation, synthesis, bit_depth, overwrite, as_json):
     """Expand INPUT textures (files or folders of images) into larger textures of the same material."""
-    from transposer.runtime import Companion, ExpandCancelled, ExpandError, Expander
-    from transposer.runtime.expander import SCALE_RANGE, target_size
+    from transposer.runtime import (Companion, ExpandCancelled, ExpandError, Expander, ExpandOptions, OptionError,
+                                    SessionOptions)
     from transposer.runtime.imageio import default_bit_depth, read_image, write_image
 
     try:
@@ -179,11 +188,13 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
             raise click.ClickException("give at least one INPUT image or folder")
         if scale is not None and size_text is not None:
             raise click.ClickException("give --scale or --size, not both")
-        if scale is not None and not (SCALE_RANGE[0] < scale <= SCALE_RANGE[1]):
-            raise click.ClickException(f"--scale must be a number in (1, {SCALE_RANGE[1]:g}]; got {scale:g}")
-        size = parse_size(size_text)
-        if not 0.0 <= variation <= 1.0:
-            raise click.ClickException(f"--variation must be a number in [0, 1]; got {variation:g}")
+        try:  # every option checked once, by the runtime's own types
+            options = ExpandOptions(scale=scale, size=parse_size(size_text), seamless=seamless, seed=seed,
+                                    variation=variation, synthesis=synthesis)
+            session = SessionOptions(model=model, device=device, threads=threads, analysis_size=analysis_size,
+                                     large=large)
+        except OptionError as error:
+            raise _option_error(error) from None
         files, had_folder = collect_inputs(inputs)
         jobs, to_create = plan_jobs(files, had_folder, output, companions, overwrite)
         if bit_depth != "auto":
@@ -195,7 +206,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
                     if int(bit_depth) not in allowed:
                         raise click.ClickException(f"--bit-depth {bit_depth} cannot be written to {target.name}; "
                                                    f"{target.suffix} takes {', '.join(map(str, allowed))}")
-        expander = Expander(model=model, device=device, threads=threads, analysis_size=analysis_size, large=large)
+        expander = Expander(session)
 
         # read everything once before writing anything: a bad file fails the run up front
         depths = {}
@@ -212,7 +223,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
                 if path == job.source:
                     source_shape = (height, width)
                     try:
-                        target_size(width, height, scale, size)
+                        options.target_size(width, height)
                     except ExpandError as error:
                         raise click.ClickException(f"{path}: {error}") from None
                 depths[path] = data.bit_depth
@@ -221,8 +232,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
         if to_create is not None:
             to_create.mkdir()
         for job in jobs:
-            _run_job(job, expander, dict(scale=scale, size=size, seamless=seamless, seed=seed, noise_mix=variation),
-                     bit_depth, depths, as_json, read_image, write_image, default_bit_depth, Companion)
+            _run_job(job, expander, options, bit_depth, depths, as_json, read_image, write_image, default_bit_depth, Companion)
     except ExpandCancelled as error:
         raise click.ClickException(f"cancelled: {error}") from None
     except ExpandError as error:
@@ -231,7 +241,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
         raise click.ClickException("out of memory: use a smaller --analysis-size or a smaller output") from None
 
 
-def _run_job(job: Job, expander, options: dict, bit_depth: str, depths: dict, as_json: bool,
+def _run_job(job: Job, expander, options, bit_depth: str, depths: dict, as_json: bool,
              read_image, write_image, default_bit_depth, Companion) -> None:
     pixels = read_image(job.source).pixels
     maps = [Companion(read_image(path).pixels, normal=is_normal_map(path)) for path, _ in job.companions]
@@ -249,7 +259,7 @@ def _run_job(job: Job, expander, options: dict, bit_depth: str, depths: dict, as
         return True
 
     try:
-        result = expander.expand(pixels, progress=progress, companions=maps, **options)
+        result = expander.expand(pixels, options, progress=progress, companions=maps)
     finally:
         if "bar" in bar:
             bar["bar"].__exit__(None, None, None)

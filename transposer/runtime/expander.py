@@ -33,24 +33,27 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import warp
-from .errors import ExpandCancelled, ExpandError, check_range
+from . import options as opts
+from .errors import ExpandCancelled, ExpandError
+from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
-from .session import DEVICES, check_contract, open_session, resolve_model
+from .session import check_contract, open_session, resolve_model
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
 
-DEFAULT_ANALYSIS_SIZE = 512  # largest input side the network sees (contract default)
-ANALYSIS_SIZE_RANGE = (64, 16384)
-LARGE_MODES = ("warp", "tiles")
-THREADS_RANGE = (1, 1024)
-SCALE_RANGE = (1.0, 16.0)  # exclusive of 1: the output must be larger than the input
-SIZE_RANGE = (1, 65536)
-SEED_RANGE = (0, 2**63 - 1)
+# The ranges live in options.OPTION_SPECS (one table for every front end); these names are views.
+DEFAULT_ANALYSIS_SIZE = opts.ANALYSIS_SIZE.default  # largest input side the network sees
+ANALYSIS_SIZE_RANGE = (opts.ANALYSIS_SIZE.low, opts.ANALYSIS_SIZE.high)
+LARGE_MODES = opts.LARGE.choices
+THREADS_RANGE = (opts.THREADS.low, opts.THREADS.high)
+SCALE_RANGE = (opts.SCALE.low, opts.SCALE.high)  # exclusive of 1: the output must be larger than the input
+SIZE_RANGE = (opts.SIZE.low, opts.SIZE.high)
+SEED_RANGE = (opts.SEED.low, opts.SEED.high)
 SEAMLESS = (None, "x", "y", "xy")
 # "coherent": the network's coordinates refined by the synthesis stage (runtime/synthesis);
 # "network": the raw Transposer output (the paper's method), for comparison and reproduction.
-SYNTHESIS_MODES = ("coherent", "network")
+SYNTHESIS_MODES = opts.SYNTHESIS.choices
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,22 @@ class Expander:
     analysis_size: the largest input side the network runs on (rounded down to the model's input
     multiple); large: how passes above it run, "warp" or "tiles" (see the module doc)."""
 
-    def __init__(self, model: Union[str, "os.PathLike"] = "default", device: str = "auto",
+    def __init__(self, model: Union[str, "os.PathLike", SessionOptions] = "default", device: str = "auto",
                  threads: Optional[int] = None, analysis_size: int = DEFAULT_ANALYSIS_SIZE,
                  large: str = "warp"):
-        if device not in DEVICES:
-            raise ExpandError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
-        if threads is not None:
-            threads = check_range("threads", threads, *THREADS_RANGE, integer=True)
-        analysis_size = check_range("analysis_size", analysis_size, *ANALYSIS_SIZE_RANGE, integer=True)
-        if large not in LARGE_MODES:
-            raise ExpandError(f"large must be one of {', '.join(LARGE_MODES)}; got {large!r}")
+        if isinstance(model, SessionOptions):  # Expander(SessionOptions(...)): already checked
+            given = (device, threads, analysis_size, large)
+            if given != ("auto", None, DEFAULT_ANALYSIS_SIZE, "warp"):
+                raise ExpandError(f"give a SessionOptions or keyword options, not both; got {model!r} and "
+                                  f"device={device!r}, threads={threads!r}, analysis_size={analysis_size!r}, "
+                                  f"large={large!r}")
+            session = model
+        else:
+            session = SessionOptions(model=model, device=device, threads=threads, analysis_size=analysis_size,
+                                     large=large)
+        model, device, threads, analysis_size, large = (session.model, session.device, session.threads,
+                                                        session.analysis_size, session.large)
+        self.options = session
         self.model = resolve_model(model)
         self._session, self.provider = open_session(self.model.path, device, threads)
         self.metadata = check_contract(self._session, self.model.path)
@@ -100,33 +109,39 @@ class Expander:
         """The smallest image side the model takes (two input multiples)."""
         return 2 * self.input_multiple
 
-    def expand(self, pixels: np.ndarray, scale: Optional[float] = None, size=None, seamless=None,
-               seed: int = 0, progress: Optional[ProgressCallback] = None,
+    def expand(self, pixels: np.ndarray, scale: Union[None, float, ExpandOptions] = None, size=None,
+               seamless=None, seed: int = 0, progress: Optional[ProgressCallback] = None,
                companions: Sequence = (), noise_mix: float = 0.0,
                synthesis: str = "coherent") -> ExpandResult:
         """Expand `pixels` (H, W, C), C in 1..4, float in [0, 1] (values above 1 are HDR and kept),
         uint8 or uint16, to `scale` x (default 2) or to `size` = (width, height).
 
+        The options come as one ExpandOptions, `expand(pixels, options, progress=...)`, or as
+        keywords, checked the same way (noise_mix is ExpandOptions.variation):
         seamless: None | "x" | "y" | "xy" -- the output tiles along those axes.
         noise_mix: 0 arranges copies by self-similarity; towards 1 by noise drawn from `seed`.
+        synthesis: "coherent" | "network" (the raw network output).
         companions: arrays (H, W[, C]) or Companion objects, arranged like the image.
         progress(done, total) is called after each network run; returning False cancels
         (ExpandCancelled). Returns ExpandResult."""
         start = time.perf_counter()
+        if isinstance(scale, ExpandOptions):
+            if (size, seamless, seed, noise_mix, synthesis) != (None, None, 0, 0.0, "coherent"):
+                raise ExpandError("give an ExpandOptions or keyword options, not both; got "
+                                  f"{scale!r} and size={size!r}, seamless={seamless!r}, seed={seed!r}, "
+                                  f"noise_mix={noise_mix!r}, synthesis={synthesis!r}")
+            options = scale
+        else:
+            options = ExpandOptions(scale=scale, size=size, seamless=seamless, seed=seed, synthesis=synthesis,
+                                    variation=opts.VARIATION.check(noise_mix, "noise_mix"))
         image = _as_float("pixels", pixels)
         height, width, channels = image.shape
         if channels not in (1, 2, 3, 4):
             raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
         if min(height, width) < self.min_side:
             raise ExpandError(f"pixels must be at least {self.min_side} x {self.min_side}; got {width} x {height}")
-        target = target_size(width, height, scale, size)
-        if seamless not in SEAMLESS:
-            raise ExpandError(f"seamless must be one of none, x, y, xy; got {seamless!r}")
-        wrap = (seamless is not None and "y" in seamless, seamless is not None and "x" in seamless)
-        seed = check_range("seed", seed, *SEED_RANGE, integer=True)
-        noise_mix = float(check_range("noise_mix", noise_mix, 0.0, 1.0))
-        if synthesis not in SYNTHESIS_MODES:
-            raise ExpandError(f"synthesis must be one of {', '.join(SYNTHESIS_MODES)}; got {synthesis!r}")
+        target = options.target_size(width, height)
+        wrap, seed, noise_mix, synthesis = options.wrap, options.seed, options.noise_mix, options.synthesis
         if progress is not None and not callable(progress):
             raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
         maps = _companions(companions, height, width)
@@ -315,26 +330,8 @@ def _companions(companions, height: int, width: int) -> list[Companion]:
 
 
 def target_size(width: int, height: int, scale, size) -> tuple[int, int]:
-    """(height, width) of the result."""
-    if scale is not None and size is not None:
-        raise ExpandError(f"give scale or size, not both; got scale={scale!r}, size={size!r}")
-    if size is None:
-        if scale is None:
-            scale = 2.0
-        elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
-                or not SCALE_RANGE[0] < scale <= SCALE_RANGE[1]:
-            raise ExpandError(f"scale must be a number in (1, {SCALE_RANGE[1]:g}]; got {scale!r}")
-        return max(height, round(height * scale)), max(width, round(width * scale))
-    try:
-        tw, th = size
-    except (TypeError, ValueError):
-        raise ExpandError(f"size must be (width, height); got {size!r}") from None
-    tw = check_range("size width", tw, *SIZE_RANGE, integer=True)
-    th = check_range("size height", th, *SIZE_RANGE, integer=True)
-    if tw < width or th < height or (tw, th) == (width, height):
-        raise ExpandError(f"size must be at least the input's {width} x {height} and larger on one axis; "
-                          f"got {tw} x {th}")
-    return th, tw
+    """(height, width) of the result (ExpandOptions.target_size, kept for callers by keyword)."""
+    return ExpandOptions(scale=scale, size=size).target_size(width, height)
 
 
 def _plan_passes(height: int, width: int, target: tuple[int, int], wrap) -> list[tuple[int, int, tuple]]:
