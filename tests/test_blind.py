@@ -299,3 +299,21 @@ def test_peer_outputs_line_up_with_the_cases():
             centre = method.output(case)[64:192, 64:192].astype(np.float32) / 255
             assert np.abs(centre - case.given).max() <= 0.5 / 255 + 1e-6
     assert warnings == []
+
+
+def test_model_spec_renders_through_the_runtime_with_its_options(tmp_path):
+    from transposer.runtime import Expander
+
+    data = images(tmp_path / "data", 2, size=64)
+    key = make_pairs("model:default,synthesis=network,seed=3", "mirror", [data], tmp_path / "s", tmp_path / "k.json",
+                     size=64, n=2, judges=1, renders=tmp_path / "renders", device="cpu")
+    folder = tmp_path / "renders" / "model-default-seed-3-synthesis-network_s64"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["method"] == key["methods"]["A"] == "model:default,seed=3,synthesis=network"
+    assert len(manifest["model_sha256"]) == 64
+    with Image.open(data / "img00.png") as im:
+        given = np.asarray(im.convert("RGB"), np.float32)[16:48, 16:48] / 255
+    expected = Expander(model="default", device="cpu").expand(given, scale=2.0, seed=3, synthesis="network").image
+    with Image.open(folder / "img00.png") as im:
+        rendered = np.asarray(im)
+    np.testing.assert_array_equal(rendered, np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8))

@@ -161,6 +161,9 @@ class Method:
                 return expander.expand(given, scale=2.0, seed=seed, synthesis=synthesis).image
             except ExpandError as exc:
                 raise EvalError(f"{self.option} {spec.label}: {exc}") from None
+            except Exception as exc:   # the runtime's own failure: one line naming the method
+                raise EvalError(f"{self.option} {spec.label} failed on a {given.shape[1]} x {given.shape[0]} "
+                                f"input: {type(exc).__name__}: {exc}") from exc
 
         return render, _sha256(Path(expander.model.path))
 

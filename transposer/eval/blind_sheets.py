@@ -176,6 +176,8 @@ def make_pairs(a: str, b: str, data: Sequence[str | Path], sheets: str | Path, k
             f.write(json.dumps(result, indent=1) + "\n")
         os.replace(tmp, key)
         return result
+    except OSError as exc:   # disk full, permissions: one line, and no half-written sheets left
+        raise EvalError(f"cannot write {exc.filename or 'the sheets'}: {exc.strerror or exc}") from None
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
