@@ -144,6 +144,27 @@ def verify_parity(model, onnx_path: Path, tol: float = PARITY_TOLERANCE) -> dict
     return report
 
 
+def export_checkpoint(checkpoint: str | Path, out: str | Path, opset: int = 18, fp16: bool = False,
+                      name: str | None = None) -> dict:
+    """Check the options, load the snapshot (a .safetensors file or a run folder holding
+    snapshot.safetensors) and export it; raises FileNotFoundError / ValueError with one line."""
+    from transposer.model import load_snapshot
+
+    ckpt = Path(checkpoint)
+    if ckpt.is_dir():
+        ckpt = ckpt / "snapshot.safetensors"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"no snapshot at {ckpt}")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    if out.suffix.lower() != ".onnx":
+        raise ValueError(f"--out must end in .onnx; got {out.name!r}")
+    if opset < 18:
+        raise ValueError(f"--opset must be >= 18 (DFT), got {opset}")
+    return export(load_snapshot(ckpt), out, opset=opset, fp16=fp16, name=name)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", required=True, help="inference snapshot (.safetensors) or run folder")
@@ -152,23 +173,8 @@ def main(argv=None) -> int:
     ap.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 18 for DFT; default 18)")
     ap.add_argument("--name", default=None, help="model name recorded in the metadata")
     args = ap.parse_args(argv)
+    return run_command(lambda: export_checkpoint(args.checkpoint, args.out, args.opset, args.fp16, args.name))
 
-    def work() -> dict:
-        from transposer.model import load_snapshot
-
-        ckpt = Path(args.checkpoint)
-        if ckpt.is_dir():
-            ckpt = ckpt / "snapshot.safetensors"
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"no snapshot at {ckpt}")
-        out = Path(args.out)
-        if not out.parent.is_dir():
-            raise FileNotFoundError(f"output folder {out.parent} does not exist")
-        if args.opset < 18:
-            raise ValueError(f"--opset must be >= 18 (DFT), got {args.opset}")
-        return export(load_snapshot(ckpt), out, opset=args.opset, fp16=args.fp16, name=args.name)
-
-    return run_command(work)
 
 if __name__ == "__main__":
     sys.exit(main())

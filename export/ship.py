@@ -186,7 +186,9 @@ def recover(models_dir: Path) -> list[str]:
 
 
 def ship(run: Path, name: str, provisional: bool, description: str,
-         models_dir: Path = MODELS_DIR) -> dict:
+         models_dir: Path | None = None) -> dict:
+    """Export run/snapshot.safetensors and install it as NAME in models_dir (default: the
+    package's); returns the new registry entry."""
     from export.onnx import export
     from transposer.model import load_snapshot
 
@@ -195,6 +197,7 @@ def ship(run: Path, name: str, provisional: bool, description: str,
     snapshot = run / "snapshot.safetensors"
     if not snapshot.is_file():
         raise FileNotFoundError(f"no snapshot at {snapshot}")
+    models_dir = Path(models_dir) if models_dir is not None else MODELS_DIR
     if not models_dir.is_dir():
         raise FileNotFoundError(f"models folder {models_dir} does not exist")
     recover(models_dir)
@@ -235,12 +238,12 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="default", help="registry name (default: default)")
     ap.add_argument("--provisional", action="store_true", help="mark the model provisional")
     ap.add_argument("--description", default="Transposer, paper encoder, 2x expansion")
-    ap.add_argument("--models-dir", default=str(MODELS_DIR),
+    ap.add_argument("--models-dir", default=None,
                     help="folder holding registry.json (default: the package's transposer/runtime/models)")
     ap.add_argument("--recover", action="store_true",
                     help="only finish or clean up an interrupted ship, then exit")
     args = ap.parse_args(argv)
-    models_dir = Path(args.models_dir)
+    models_dir = Path(args.models_dir) if args.models_dir else MODELS_DIR
     if args.recover:
         return run_command(lambda: {"finished": recover(models_dir)})
     if not args.run:

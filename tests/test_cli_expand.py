@@ -142,8 +142,15 @@ def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, model, args
 def test_help_lists_every_command_and_every_flag_states_its_default():
     result = run("--help")
     assert result.exit_code == 0
+    import importlib
+
+    import click
+
     for name in COMMANDS:
         assert name in result.output
+        # really imported (no stand-in): every listed command has its module and click command
+        listed = importlib.import_module(f"transposer.commands.{name}").command
+        assert isinstance(listed, click.Command) and listed.name == name
     from transposer.commands.expand import command
 
     for param in command.params:

@@ -119,3 +119,107 @@ def test_cli_rejects_bad_options_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("Error: ") and str(tmp_path / "no") in err[0]
     assert not list(tmp_path.glob("**/*.onnx*"))
+
+
+# ---------------------------------------------------------------------------- `transposer export`
+# Through the real click group (transposer.cli), with export.onnx.export replaced by a synthetic
+# model: the export itself is tested above; these check the command's wiring and its errors.
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from transposer.cli import cli
+
+    return CliRunner().invoke(cli, ["export", *args])
+
+
+@pytest.fixture
+def fake_export(monkeypatch):
+    """export.onnx.export writing the synthetic "tile" model and recording how it was called."""
+    from transposer.runtime.session import sha256
+    from transposer.runtime.synthetic import write_synthetic_model
+
+    calls = []
+
+    def fake(model, out_path, opset=18, fp16=False, name=None, **_):
+        calls.append({"config": model.config.name, "opset": opset, "fp16": fp16, "name": name})
+        write_synthetic_model(out_path, "tile")
+        return {"1x64x64": {"output_max_abs": 0.0}, "sha256": sha256(out_path), "bytes": out_path.stat().st_size}
+
+    monkeypatch.setattr(export_onnx, "export", fake)
+    return calls
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    from transposer.model.snapshot import save_snapshot
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = build_model("tiny")
+    save_snapshot(run / "snapshot.safetensors", model, model.config, metadata={"step": 7})
+    (run / "runs.jsonl").write_text(json.dumps({"end_step": 7, "device": "cpu", "wall_seconds": 2.0}) + "\n")
+    return run
+
+
+def test_transposer_export_writes_the_file_and_prints_the_report(tmp_path, fake_export, run_folder):
+    out = tmp_path / "m.onnx"
+    result = _cli("--checkpoint", str(run_folder / "snapshot.safetensors"), "--out", str(out),
+                  "--fp16", "--opset", "19")
+    assert result.exit_code == 0, result.output
+    assert fake_export == [{"config": "tiny", "opset": 19, "fp16": True, "name": None}]
+    report = json.loads(result.stdout)
+    from transposer.runtime.session import sha256
+
+    assert report["sha256"] == sha256(out) and report["bytes"] == out.stat().st_size
+
+
+def test_transposer_export_ship_installs_into_the_registry(tmp_path, fake_export, run_folder, monkeypatch):
+    from export import ship as ship_module
+    from transposer.runtime import session
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(ship_module, "MODELS_DIR", models)   # never the package's own registry
+    result = _cli("--checkpoint", str(run_folder), "--ship", "mine", "--provisional")
+    assert result.exit_code == 0, result.output
+    registry = json.loads((models / "registry.json").read_text())
+    assert registry["mine"]["file"] == "mine.onnx" and registry["mine"]["provisional"] is True
+    assert registry["mine"]["sha256"] == session.sha256(models / "mine.onnx")
+    assert registry["mine"]["training"]["steps"] == 7
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give exactly one of --out FILE.onnx or --ship NAME"),
+    (["--out", "OUT/m.onnx", "--ship", "x"], "give exactly one of --out"),
+    (["--out", "OUT/m.txt"], "--out must end in .onnx; got 'm.txt'"),
+    (["--out", "OUT/nowhere/m.onnx"], "output folder"),
+    (["--out", "OUT/m.onnx", "--opset", "17"], "--opset"),
+    (["--ship", "x", "--fp16"], "--fp16 and --opset apply to --out only"),
+    (["--ship", "../x"], "--name must be letters"),
+    (["--ship", "x", "--checkpoint-is-file"], "--ship needs a run folder"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_transposer_export_errors_are_one_line(tmp_path, fake_export, run_folder, monkeypatch, args, message):
+    from export import ship as ship_module
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(ship_module, "MODELS_DIR", models)
+    checkpoint = str(run_folder)
+    if "--checkpoint-is-file" in args:
+        args = [a for a in args if a != "--checkpoint-is-file"]
+        checkpoint = str(run_folder / "snapshot.safetensors")
+    args = [a.replace("OUT", str(tmp_path)) for a in args]
+    result = _cli("--checkpoint", checkpoint, *args)
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output and fake_export == []
+    assert not list(tmp_path.glob("*.onnx")) and not list(models.iterdir())
+
+
+def test_transposer_export_missing_checkpoint_is_one_line(tmp_path):
+    result = _cli("--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "m.onnx"))
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "missing" in lines[0], result.stderr
