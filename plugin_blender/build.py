@@ -4,8 +4,9 @@
     python plugin_blender/build.py --platform linux-x64 # just one (what the tests do)
 
 Steps: stage plugin_blender/ into build/blender/stage/, vendor transposer/__init__.py and
-transposer/runtime/ (models included) into it as the subpackage `transposer` (copied at build
-time, so the runtime is never committed twice), download the onnxruntime wheels the manifest
+transposer/runtime/ (the .onnx models included) into it as the subpackage `transposer` (copied
+at build time, so the runtime is never committed twice; what only training or the tests use is
+left out, see RUNTIME_EXCLUDE), download the onnxruntime wheels the manifest
 lists with pip into build/wheels/ (a cache; nothing is downloaded when Blender runs), then run
 Blender's own `blender_ext.py build --split-platforms` and `validate` on every zip. Prints a
 JSON summary (zip, platform, size, what the bundled onnxruntime accelerates with) and writes it
@@ -38,6 +39,10 @@ PYTHON_VERSION = "3.11"  # Blender 4.2 to 5.0 embed CPython 3.11
 
 # Staged copies leave out caches and the development scripts.
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "build.py", "screenshot.py", "*.zip")
+# Parts of transposer/runtime that inference never uses: the test-only synthetic graphs (they
+# need the `onnx` package) and training snapshots (weights for torch, not onnxruntime).
+RUNTIME_EXCLUDE = ("synthetic.py", "*.safetensors", "*.pt", "*.pth", "*.ckpt")
+_IGNORE_RUNTIME = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.zip", *RUNTIME_EXCLUDE)
 
 
 class BuildError(Exception):
@@ -169,9 +174,13 @@ def vendor_runtime(stage: Path) -> list[str]:
     package = stage / "transposer"
     package.mkdir()
     shutil.copy2(REPO / "transposer" / "__init__.py", package / "__init__.py")
-    shutil.copytree(RUNTIME, package / "runtime", ignore=_IGNORE)
+    shutil.copytree(RUNTIME, package / "runtime", ignore=_IGNORE_RUNTIME)
+    left_out = {Path(p).stem for p in RUNTIME_EXCLUDE if p.endswith(".py")}
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(stage)
+        for module in relative_imports(path):
+            if module.split(".")[-1] in left_out:
+                raise BuildError(f"{relative}: imports `{module}`, which the extension leaves out (RUNTIME_EXCLUDE)")
         for module in absolute_imports(path):
             top = module.split(".")[0]
             # Inside Blender the vendored package is `bl_ext.<repo>.transposer.transposer`, so
@@ -193,6 +202,15 @@ def absolute_imports(path: Path) -> list[str]:
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append(node.module)
+    return found
+
+
+def relative_imports(path: Path) -> list[str]:
+    """Modules a file imports relatively (`from .x import y` gives "x", `from . import x` gives "x")."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found += [node.module] if node.module else [alias.name for alias in node.names]
     return found
 
 

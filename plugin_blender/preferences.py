@@ -5,16 +5,19 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
+from .worker import load_runtime
+
+_SPECS = load_runtime().OPTION_SPECS
+
 # Blender enum id -> runtime device name. "auto" lets the runtime pick the best execution
 # provider the bundled onnxruntime offers and fall back to the CPU; "cpu" forces the CPU.
+# ("cuda" is left out: the bundled onnxruntime builds have no CUDA provider.)
 DEVICES = {"AUTO": "auto", "CPU": "cpu"}
-DEVICE_ITEMS = (
-    ("AUTO", "Automatic", "The best accelerator the bundled onnxruntime can use, else the CPU"),
-    ("CPU", "CPU", "The CPU only"),
-)
+_DEVICE = _SPECS["device"]
+DEVICE_ITEMS = tuple((key, *_DEVICE.choice_labels[_DEVICE.choices.index(value)]) for key, value in DEVICES.items())
 
 # The runtime takes scales in (1, 16]: the result must be larger than the source.
-SCALE_MIN, SCALE_MAX = 1.01, 16.0
+SCALE_MIN, SCALE_MAX = _SPECS["scale"].widget_range()
 
 
 class TransposerPreferences(bpy.types.AddonPreferences):
@@ -23,7 +26,8 @@ class TransposerPreferences(bpy.types.AddonPreferences):
     default_scale: FloatProperty(
         name="Default Scale",
         description="Scale the Expand Texture options start with (output side / input side)",
-        default=2.0, min=SCALE_MIN, max=SCALE_MAX, soft_max=8.0, precision=2,
+        default=_SPECS["scale"].default, min=SCALE_MIN, max=SCALE_MAX, soft_max=8.0,
+        precision=_SPECS["scale"].decimals,
     )
     device: EnumProperty(
         name="Device",
@@ -38,7 +42,7 @@ class TransposerPreferences(bpy.types.AddonPreferences):
     threads: IntProperty(
         name="CPU Threads",
         description="Threads onnxruntime may use on the CPU (0: as many as it likes)",
-        default=0, min=0, max=256,
+        default=0, min=0, max=_SPECS["threads"].high,
     )
 
     def draw(self, context):

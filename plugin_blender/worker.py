@@ -2,8 +2,9 @@
 
 Nothing in this module imports or touches `bpy`: Blender's data may only be read and written on
 the main thread, so the operators copy pixels into plain numpy arrays and options into the
-dataclasses below first, and hand the finished arrays back to the main thread, which creates
-the new images. That also lets the tests drive this module without Blender.
+runtime's own ExpandOptions and SessionOptions (checked there, on the main thread) first, and
+hand the finished arrays back to the main thread, which creates the new images. That also lets
+the tests drive this module without Blender.
 """
 
 from __future__ import annotations
@@ -15,21 +16,6 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
-
-SEAMLESS_AXES = (None, "x", "y", "xy")
-
-
-@dataclass(frozen=True)
-class ExpandOptions:
-    """Everything the runtime needs, frozen on the main thread before the work leaves it."""
-
-    scale: float | None = 2.0  # output / input side length; None when `size` is given
-    size: tuple[int, int] | None = None  # (width, height) in pixels; None when `scale` is given
-    seamless: str | None = None  # None | "x" | "y" | "xy": axes on which the output tiles
-    seed: int = 0
-    device: str = "auto"  # runtime device name: "auto" | "cpu"
-    model: str = "default"  # a name from the shipped registry or a path to an .onnx file
-    threads: int | None = None  # CPU threads for onnxruntime; None lets it decide
 
 
 @dataclass
@@ -46,7 +32,8 @@ class CompanionMap:
 class ExpandJob:
     source_name: str
     pixels: np.ndarray  # (H, W, C) float32, rows top-down (Blender's rows are bottom-up)
-    options: ExpandOptions
+    options: object  # the runtime's ExpandOptions: what to make (scale/size, seamless, seed, variation...)
+    session: object  # the runtime's SessionOptions: how the model runs (model, device, threads)
     companions: list[CompanionMap] = field(default_factory=list)
 
 
@@ -74,19 +61,18 @@ _expanders: dict[tuple, object] = {}
 _expanders_lock = threading.Lock()
 
 
-def get_expander(options: ExpandOptions):
-    """One Expander per (model, device, threads), kept between runs: building one loads the
-    ONNX model into an onnxruntime session, which takes longer than a small expansion."""
+def get_expander(session):
+    """One Expander per SessionOptions (model, device, threads), kept between runs: building one
+    loads the ONNX model into an onnxruntime session, which takes longer than a small expansion."""
     try:  # an override file replaced on disk must be loaded again
-        stamp = os.stat(options.model).st_mtime_ns
+        stamp = os.stat(session.model).st_mtime_ns
     except OSError:
         stamp = None
-    key = (options.model, stamp, options.device, options.threads)
+    key = (session, stamp)
     with _expanders_lock:
         expander = _expanders.get(key)
         if expander is None:
-            runtime = load_runtime()
-            expander = runtime.Expander(model=options.model, device=options.device, threads=options.threads)
+            expander = load_runtime().Expander(session)
             _expanders[key] = expander
         return expander
 
@@ -101,15 +87,11 @@ def run_job(job: ExpandJob, progress=None) -> JobResult:
     """Expand a job's colour map (and companions). Blocking; raises the runtime's ExpandError
     for bad options and ExpandCancelled when `progress` returns False. Normal maps are flagged
     so the runtime renormalises their vectors after blending."""
-    options = job.options
     runtime = load_runtime()
-    expander = get_expander(options)
+    expander = get_expander(job.session)
     result = expander.expand(
         job.pixels,
-        scale=options.scale if options.size is None else None,
-        size=options.size,
-        seamless=options.seamless,
-        seed=options.seed,
+        job.options,
         progress=progress,
         companions=[runtime.Companion(c.pixels, normal=c.is_normal) for c in job.companions],
     )

@@ -214,7 +214,7 @@ def scenario_worker_thread(workdir: Path) -> dict:
     source = get_pixels(image)  # as stored: 8-bit quantised
     main_thread = __import__("threading").get_ident()
 
-    task = tasks.image_task(image, props.to_options(settings, bpy.context))
+    task = tasks.image_task(image, *props.to_options(settings, bpy.context))
     threads_seen = set()
     background = worker.BackgroundJob(task.job)
     original = background._on_progress
@@ -234,7 +234,7 @@ def scenario_worker_thread(workdir: Path) -> dict:
 
     # Cancel at the first progress report (what Esc does): nothing comes back, nothing is created.
     before = set(bpy.data.images.keys())
-    cancelled = worker.BackgroundJob(tasks.image_task(image, props.to_options(settings, bpy.context)).job)
+    cancelled = worker.BackgroundJob(tasks.image_task(image, *props.to_options(settings, bpy.context)).job)
     original_cancel = cancelled._on_progress
     cancelled._on_progress = lambda done, total: (cancelled.cancel(), original_cancel(done, total))[1]
     cancelled.start()
@@ -271,6 +271,110 @@ def scenario_errors(workdir: Path) -> dict:
     return out
 
 
+class RecordingLayout:
+    """Stands in for a bpy UILayout: records prop() and label() calls, nests rows and columns."""
+
+    def __init__(self, calls=None):
+        self.calls = [] if calls is None else calls
+
+    def __getattr__(self, name):
+        return None
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+    def row(self, **_):
+        return RecordingLayout(self.calls)
+
+    column = row
+
+    def prop(self, data, name, **_):
+        self.calls.append(["prop", name])
+
+    def label(self, text="", **_):
+        self.calls.append(["label", text])
+
+
+def _rna_properties(rna, names) -> dict:
+    """What Blender really registered for these properties: ranges, defaults, enum items."""
+    out = {}
+    for name in names:
+        prop = rna.properties[name]
+        entry = {"type": prop.type, "name": prop.name, "description": prop.description, "subtype": prop.subtype}
+        if prop.type in ("INT", "FLOAT"):
+            entry.update(hard_min=prop.hard_min, hard_max=prop.hard_max, default=prop.default)
+        if prop.type == "FLOAT":
+            entry.update(precision=prop.precision, step=prop.step)
+        if prop.type == "ENUM":
+            entry.update(default=prop.default, items=[[i.identifier, i.name, i.description] for i in prop.enum_items])
+        out[name] = entry
+    return out
+
+
+def scenario_properties(workdir: Path) -> dict:
+    """The option properties of the scene settings, of both operators and of the preferences,
+    as Blender registered them (the pytest side compares them with the runtime's table)."""
+    names = ("scale", "width", "height", "variation", "seed", "synthesis", "device")
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    # The panel's drawing code, on a recording stand-in for a layout (bpy has no window to draw in).
+    panels = importlib.import_module(EXT_MODULE + ".ui.panels")
+    props = importlib.import_module(EXT_MODULE + ".props")
+    settings = bpy.context.scene.transposer
+    image = bpy.data.images.new("panel_src", 40, 24, alpha=True)
+    drawn = {}
+    for mode, scale, size in (("SCALE", 3.0, (0, 0)), ("SIZE", 2.0, (20, 20))):
+        settings.mode, settings.scale, (settings.width, settings.height) = mode, scale, size
+        layout = RecordingLayout()
+        props.draw_options(layout, settings)
+        panels.draw_result_size(layout, image, settings)
+        drawn[mode] = layout.calls
+    return {
+        "drawn": drawn,
+        "settings": _rna_properties(bpy.context.scene.transposer.bl_rna, names),
+        "image_operator": _rna_properties(bpy.ops.image.transposer_expand.get_rna_type(), names),
+        "node_operator": _rna_properties(bpy.ops.node.transposer_expand.get_rna_type(), names),
+        "preferences": _rna_properties(prefs.bl_rna, ("default_scale", "device", "threads")),
+    }
+
+
+def scenario_seed_variation(workdir: Path) -> dict:
+    """The operator with seed and variation, as a script or the sidebar passes them: the max
+    difference between results (meaningful with the shipped model; the tiny test graph
+    ignores its noise input)."""
+    image = bpy.data.images.new("seed_src", 32, 32, alpha=True)
+    set_pixels(image, texture(32, 32, seed=13))
+    runs = {
+        "v50_seed1": dict(variation=0.5, seed=1), "v50_seed2": dict(variation=0.5, seed=2),
+        "v50_seed1_again": dict(variation=0.5, seed=1),
+        "v0_seed1": dict(variation=0.0, seed=1), "v0_seed2": dict(variation=0.0, seed=2),
+        "network_seed1": dict(variation=0.5, seed=1, synthesis="network"),
+        "network_seed2": dict(variation=0.5, seed=2, synthesis="network"),
+    }
+    results, out = {}, {}
+    for key, options in runs.items():
+        before = set(bpy.data.images.keys())
+        out[key] = sorted(bpy.ops.image.transposer_expand(image=image.name, scale=2.0, **options))
+        created = new_images(before)
+        results[key] = get_pixels(bpy.data.images[created[0]]) if created else None
+
+    def diff(a, b):
+        return None if results[a] is None or results[b] is None else float(np.abs(results[a] - results[b]).max())
+
+    out["size"] = list(results["v50_seed1"].shape[1::-1]) if results["v50_seed1"] is not None else None
+    out["diff_other_seed"] = diff("v50_seed1", "v50_seed2")
+    out["diff_same_seed"] = diff("v50_seed1", "v50_seed1_again")
+    out["diff_seed_without_variation"] = diff("v0_seed1", "v0_seed2")
+    out["diff_network_other_seed"] = diff("network_seed1", "network_seed2")
+    # The sidebar's way: the scene settings turned into the runtime's options for the job.
+    props = importlib.import_module(EXT_MODULE + ".props")
+    settings = bpy.context.scene.transposer
+    settings.variation, settings.seed, settings.synthesis = 0.25, 9, "network"
+    options, session = props.to_options(settings, bpy.context)
+    out["settings_options"] = {"seed": options.seed, "variation": options.variation, "synthesis": options.synthesis,
+                               "type": type(options).__name__, "session_type": type(session).__name__}
+    return out
+
+
 def scenario_unregister(workdir: Path) -> dict:
     """Disabling removes everything it registered; enabling again works."""
     bpy.ops.preferences.addon_disable(module=EXT_MODULE)
@@ -291,8 +395,12 @@ SCENARIOS = {
     "material": scenario_material,
     "worker_thread": scenario_worker_thread,
     "errors": scenario_errors,
+    "properties": scenario_properties,
+    "seed_variation": scenario_seed_variation,
     "unregister": scenario_unregister,
 }
+# seed_variation needs a model that uses its noise input (the shipped one): run on request.
+DEFAULT_SCENARIOS = [name for name in SCENARIOS if name != "seed_variation"]
 
 
 # ---------------------------------------------------------------- a real window (Blender 3.4 GUI)
@@ -448,7 +556,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--model", default="", help="model override path (empty: the shipped model)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help="comma-separated subset")
     args = parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else None)
     if args.gui:
         main_gui(args)

@@ -166,6 +166,30 @@ def test_build_zip_contents(extension_zip):
     ]
     assert not any(n.endswith(("build.py", "screenshot.py", ".pyc")) or "__pycache__" in n for n in names)
     assert 'platforms = [\n  "linux-x64",\n]' in manifest
+    # Only what inference needs: every runtime file but the test-only graphs and training snapshots.
+    runtime = REPO / "transposer" / "runtime"
+    wanted = {f"transposer/runtime/{p.relative_to(runtime).as_posix()}" for p in runtime.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")
+              and p.name != "synthetic.py" and p.suffix not in (".safetensors", ".pt", ".pth", ".ckpt")}
+    assert {n for n in names if n.startswith("transposer/runtime/") and not n.endswith("/")} == wanted
+    assert "transposer/runtime/synthetic.py" not in names and "transposer/runtime/options.py" in names
+    assert not any(n.endswith((".safetensors", ".pt", ".pth", ".ckpt")) for n in names)
+    if SHIPPED_MODEL.exists():
+        assert "transposer/runtime/models/default.onnx" in names
+
+
+def test_build_refuses_a_runtime_that_imports_what_it_leaves_out(tmp_path, monkeypatch):
+    runtime = tmp_path / "transposer" / "runtime"
+    runtime.mkdir(parents=True)
+    (tmp_path / "transposer" / "__init__.py").write_text("")
+    (runtime / "__init__.py").write_text("from .synthetic import write_synthetic_model\n")
+    (runtime / "synthetic.py").write_text("def write_synthetic_model(): pass\n")
+    monkeypatch.setattr(build, "REPO", tmp_path)
+    monkeypatch.setattr(build, "RUNTIME", runtime)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    with pytest.raises(build.BuildError, match="imports `synthetic`, which the extension leaves out"):
+        build.vendor_runtime(stage)
 
 
 def test_manifest_helpers():
@@ -280,6 +304,50 @@ def test_bad_input_is_an_error_report_and_creates_nothing(scenario):
     assert data["created"] == []
 
 
+def _blender_range(spec):
+    low, high = spec.widget_range()
+    return pytest.approx(low, abs=1e-6), pytest.approx(high, abs=1e-6)
+
+
+def test_blender_properties_follow_the_runtime_table(scenario):
+    """The same table drives the CLI's flags, the app's widgets (test_options.py) and these."""
+    from transposer.runtime import OPTION_SPECS
+
+    data = section(scenario, "properties")
+    for where in ("settings", "image_operator", "node_operator"):
+        props = data[where]
+        for name, spec_name in (("scale", "scale"), ("width", "size"), ("height", "size"), ("seed", "seed"),
+                                ("variation", "variation")):
+            spec, prop = OPTION_SPECS[spec_name], props[name]
+            assert (prop["hard_min"], prop["hard_max"]) == _blender_range(spec), (where, name)
+            assert prop["description"] == spec.help_text(), (where, name)
+            if spec.kind == "float":
+                assert prop["precision"] == spec.decimals and prop["type"] == "FLOAT", (where, name)
+            else:
+                assert prop["type"] == "INT", (where, name)
+        for name in ("seed", "variation"):
+            assert props[name]["default"] == OPTION_SPECS[name].default, (where, name)
+        synthesis = OPTION_SPECS["synthesis"]
+        assert props["synthesis"]["items"] == [[v, label, text] for v, (label, text) in
+                                               zip(synthesis.choices, synthesis.choice_labels)], where
+        assert props["synthesis"]["default"] == synthesis.default
+        assert props["synthesis"]["items"][1][1] == "Network only (raw Transposer)"
+        device = OPTION_SPECS["device"]
+        labels = {label for label, _ in device.choice_labels}
+        assert [i[0] for i in props["device"]["items"]] == ["PREFERENCES", "AUTO", "CPU"]
+        assert {i[1] for i in props["device"]["items"][1:]} <= labels
+    # The sidebar draws variation, seed and synthesis, and the result size the runtime computes.
+    for mode, calls in data["drawn"].items():
+        assert {"variation", "seed", "synthesis"} <= {name for kind, name in calls if kind == "prop"}, mode
+    assert ["label", "Result: 120 x 72"] in data["drawn"]["SCALE"]
+    assert ["label", "size must be at least the input's 40 x 24 and larger on one axis; got 20 x 20"] \
+        in data["drawn"]["SIZE"]
+    prefs = data["preferences"]
+    assert (prefs["default_scale"]["hard_min"], prefs["default_scale"]["hard_max"]) == _blender_range(OPTION_SPECS["scale"])
+    assert prefs["threads"]["hard_min"] == 0 and prefs["threads"]["hard_max"] == OPTION_SPECS["threads"].high
+    assert [i[1] for i in prefs["device"]["items"]] == [OPTION_SPECS["device"].label_of(v) for v in ("auto", "cpu")]
+
+
 def test_disable_unregisters_everything(scenario):
     data = section(scenario, "unregister")
     assert not data["scene_prop_after_disable"] and not data["operator_after_disable"] and not data["panel_after_disable"]
@@ -326,10 +394,31 @@ def test_modal_operator_in_a_real_window(bpy_python, extension_zip, tmp_path):
     assert report["dialog_created"] == ["gui_src_expanded.001"] and report["dialog_size"] == [96, 72]
 
 
-@pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the shipped model (transposer/runtime/models/default.onnx) is not there yet")
-def test_shipped_model_expands_in_blender(bpy_python, extension_zip, tmp_path):
-    report = run_scenario(bpy_python, extension_zip, tmp_path, model="", scenarios="byte_image")
-    assert report["install"]["shipped_models"], "the zip carries no model"
-    data = section(report, "byte_image")
+@pytest.fixture(scope="module")
+def shipped_scenario(bpy_python, extension_zip, tmp_path_factory) -> dict:
+    if not SHIPPED_MODEL.exists():
+        pytest.skip("the shipped model (transposer/runtime/models/default.onnx) is not there yet")
+    return run_scenario(bpy_python, extension_zip, tmp_path_factory.mktemp("blender_shipped"), model="",
+                        scenarios="byte_image,seed_variation")
+
+
+def test_shipped_model_expands_in_blender(shipped_scenario):
+    assert shipped_scenario["install"]["shipped_models"], "the zip carries no model"
+    data = section(shipped_scenario, "byte_image")
     assert data["operator"] == ["FINISHED"]
     check_expanded(data, exact=False)
+
+
+def test_seed_and_variation_work_in_blender(shipped_scenario):
+    """As in the CLI and the app: with variation, another seed gives another image and the same
+    seed the same image; without variation the seed changes nothing."""
+    data = section(shipped_scenario, "seed_variation")
+    runs = [k for k in data if k.startswith(("v50", "v0", "network"))]
+    assert all(data[k] == ["FINISHED"] for k in runs), {k: data[k] for k in runs}
+    assert data["size"] == [64, 64]
+    assert data["diff_other_seed"] > 0.05, "two seeds with variation gave the same image"
+    assert data["diff_same_seed"] == 0.0, "the same seed gave another image"
+    assert data["diff_seed_without_variation"] == 0.0
+    assert data["diff_network_other_seed"] > 0.05  # also with synthesis="network"
+    assert data["settings_options"] == {"seed": 9, "variation": 0.25, "synthesis": "network",
+                                        "type": "ExpandOptions", "session_type": "SessionOptions"}

@@ -78,7 +78,7 @@ class ExpandOperatorBase(props.ExpandOptionProps):
             props.copy_options(self, props.get_settings(context), self.option_names)
         try:
             task, warnings = self.build_task(context)
-        except ImageDataError as error:
+        except (ImageDataError, worker.load_runtime().ExpandError) as error:  # bad input or option value
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         for warning in warnings:
@@ -225,7 +225,7 @@ class IMAGE_OT_transposer_expand(ExpandOperatorBase, bpy.types.Operator):
             image = context_image(context)
             if image is None:
                 raise ImageDataError("No image to expand: open one in the Image Editor or pass image='name'")
-        return tasks.image_task(image, props.to_options(self, context)), []
+        return tasks.image_task(image, *props.to_options(self, context)), []
 
 
 class NODE_OT_transposer_expand(ExpandOperatorBase, props.NodeOptionProps, bpy.types.Operator):
@@ -267,7 +267,7 @@ class NODE_OT_transposer_expand(ExpandOperatorBase, props.NodeOptionProps, bpy.t
             owner = tasks.tree_owner(node.id_data, context.space_data.id) if node is not None else None
         if node is None:
             raise ImageDataError("No Image Texture node to expand: select one or pass material= and node=")
-        return tasks.node_task(node, owner, props.to_options(self, context), self.companions, self.assign)
+        return tasks.node_task(node, owner, *props.to_options(self, context), self.companions, self.assign)
 
 
 class WM_OT_transposer_cancel(bpy.types.Operator):

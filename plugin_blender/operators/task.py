@@ -1,7 +1,7 @@
 """One expansion, from Blender data to a job and from the job's result back to Blender data.
 
 Runs on the main thread only. The operators build a task (pixels copied into numpy arrays,
-options frozen into a dataclass), hand its job to `worker` (in a thread, or inline when Blender
+options frozen into the runtime's ExpandOptions and SessionOptions), hand its job to `worker` (in a thread, or inline when Blender
 has no window), and call `apply_result` with what comes back. Datablocks are referred to by
 name in between: the artist may rename or delete them while the worker runs, and a stale
 Python reference to a freed datablock would crash Blender.
@@ -16,7 +16,7 @@ import bpy
 
 from .. import image_data
 from ..image_data import ImageDataError, ImageFormat
-from ..worker import BackgroundJob, CompanionMap, ExpandJob, ExpandOptions, JobResult
+from ..worker import BackgroundJob, CompanionMap, ExpandJob, JobResult
 
 # Names artists and texture sites give normal maps (used when no Normal Map node shows it).
 _NORMAL_NAME = re.compile(r"normal|nrm|(^|[^a-z])nor([^a-z]|$)", re.IGNORECASE)
@@ -47,9 +47,10 @@ class ExpandTask:
         return f"'{self.job.source_name}'" + (f" + {extra} map{'s' * (extra > 1)}" if extra else "")
 
 
-def image_task(image: bpy.types.Image, options: ExpandOptions) -> ExpandTask:
+def image_task(image: bpy.types.Image, options, session) -> ExpandTask:
+    """options, session: the runtime's ExpandOptions and SessionOptions (props.to_options)."""
     pixels = image_data.read_pixels(image)
-    job = ExpandJob(source_name=image.name, pixels=pixels, options=options)
+    job = ExpandJob(source_name=image.name, pixels=pixels, options=options, session=session)
     return ExpandTask(job=job, formats=[image_data.image_format(image)])
 
 
@@ -85,7 +86,8 @@ def resolve_tree(owner: tuple[str, str]) -> bpy.types.NodeTree | None:
 def node_task(
     node: bpy.types.Node,
     owner: tuple[str, str],
-    options: ExpandOptions,
+    options,
+    session,
     companions: bool,
     assign: bool,
 ) -> tuple[ExpandTask, list[str]]:
@@ -95,7 +97,7 @@ def node_task(
         raise ImageDataError(f"Node '{node.name}' is not an Image Texture node")
     if node.image is None:
         raise ImageDataError(f"Image Texture node '{node.name}' has no image")
-    task = image_task(node.image, options)
+    task = image_task(node.image, options, session)
     same_image = [
         other.name for other in node.id_data.nodes
         if other != node and other.bl_idname == "ShaderNodeTexImage" and other.image == node.image

@@ -31,11 +31,8 @@ def draw_result_size(layout, image, settings) -> None:
     """The size the runtime will produce, or its complaint about the options, before running."""
     runtime = worker.load_runtime()
     width, height = image.size
-    by_size = settings.mode == "SIZE"
     try:
-        out_h, out_w = runtime.expander.target_size(
-            width, height, None if by_size else settings.scale, (settings.width, settings.height) if by_size else None
-        )
+        out_h, out_w = props.expand_options(settings).target_size(width, height)
     except runtime.ExpandError as error:
         layout.label(text=str(error), icon="ERROR")
         return
