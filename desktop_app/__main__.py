@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from transposer.runtime.options import OPTION_SPECS
+from transposer.runtime import OPTION_SPECS
 
 PROG = "transposer-app"
 
