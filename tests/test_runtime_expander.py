@@ -1,6 +1,7 @@
 """Expander with tiny synthetic ONNX graphs (transposer.runtime.synthetic): sizes, seamless,
 large inputs (warp and tiles), bit depth, HDR, companions, alpha, grey, progress, validation and
-set-up errors."""
+set-up errors. Tests of the network's own arrangement ask for synthesis="network"; the synthesis
+stage has its own tests (test_synthesis.py)."""
 
 import threading
 
@@ -61,7 +62,7 @@ def test_result_matches_the_network_output(edge):
     # the edge graph replicates edges: the result must be exactly that (not e.g. the fallback)
     image = random_image(24, 40)  # 24 is a multiple of 8, 40 too: no padding
     ref = np.pad(image, [(12, 12), (20, 20), (0, 0)], mode="edge")
-    np.testing.assert_allclose(edge.expand(image).image, ref, atol=1e-6)
+    np.testing.assert_allclose(edge.expand(image, synthesis="network").image, ref, atol=1e-6)
 
 
 def test_padding_to_the_input_multiple_is_cropped_away(edge):
@@ -74,7 +75,7 @@ def test_padding_to_the_input_multiple_is_cropped_away(edge):
 @pytest.mark.parametrize("seamless,axes", [("y", (0,)), ("x", (1,)), ("xy", (0, 1))])
 def test_seamless_output_tiles_without_a_seam(edge, seamless, axes):
     image = random_image(32, 40)
-    out = edge.expand(image, seamless=seamless).image
+    out = edge.expand(image, seamless=seamless, synthesis="network").image
     for axis in (0, 1):
         period = image.shape[axis]
         shifted = np.roll(out, -period, axis=axis)
@@ -87,7 +88,7 @@ def test_seamless_output_tiles_without_a_seam(edge, seamless, axes):
 def test_seamless_with_a_size_that_is_not_a_multiple_stays_tileable(edge):
     image = random_image(30, 32)
     image = (image + np.roll(image, 1, 0) + np.roll(image, -1, 0)) / 3  # smooth, itself tileable on y
-    out = edge.expand(image, seamless="y").image
+    out = edge.expand(image, seamless="y", synthesis="network").image
     assert out.shape == (60, 64, 3)
     jump = np.abs(out[0] - out[-1]).mean()
     inner = np.abs(np.diff(out, axis=0)).mean()
@@ -99,8 +100,8 @@ def test_tiled_equals_untiled_with_a_local_model(models):
     tiled = Expander(models["edge"], device="cpu", threads=1, analysis_size=64, large="tiles")
     whole = Expander(models["edge"], device="cpu", threads=1, analysis_size=4096)
     steps = []
-    a = tiled.expand(image, scale=3, progress=lambda d, t: steps.append((d, t))).image
-    b = whole.expand(image, scale=3).image
+    a = tiled.expand(image, scale=3, progress=lambda d, t: steps.append((d, t)), synthesis="network").image
+    b = whole.expand(image, scale=3, synthesis="network").image
     assert a.shape == b.shape == (288, 240, 4)
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert steps[-1][0] == steps[-1][1] > 10  # many tiles ran
@@ -115,8 +116,8 @@ def test_warped_large_input_matches_the_full_network_for_copies(models, seamless
     warped = Expander(models["tile"], device="cpu", threads=1, analysis_size=64)
     whole = Expander(models["tile"], device="cpu", threads=1, analysis_size=4096)
     steps = []
-    a = warped.expand(image, seamless=seamless, progress=lambda d, t: steps.append((d, t))).image
-    b = whole.expand(image, seamless=seamless).image
+    a = warped.expand(image, seamless=seamless, progress=lambda d, t: steps.append((d, t)), synthesis="network").image
+    b = whole.expand(image, seamless=seamless, synthesis="network").image
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert steps[-1] == (2, 2)  # one network call + one block of rows (256 rows)
 
@@ -124,7 +125,7 @@ def test_warped_large_input_matches_the_full_network_for_copies(models, seamless
 def test_warped_companions_follow_the_colour(models):
     image = random_image(160, 128, seed=12)
     roughness = image[:, :, 1:2] * 0.5 + 0.25  # linear: commutes with bilinear sampling
-    result = Expander(models["edge"], device="cpu", threads=1, analysis_size=64).expand(image, companions=[roughness])
+    result = Expander(models["edge"], device="cpu", threads=1, analysis_size=64).expand(image, companions=[roughness], synthesis="network")
     np.testing.assert_allclose(result.companions[0], result.image[:, :, 1:2] * 0.5 + 0.25, atol=1e-5)
     np.testing.assert_array_equal(result.image[80:240, 64:192], image)
 
@@ -132,7 +133,7 @@ def test_warped_companions_follow_the_colour(models):
 def test_tiled_seamless_has_no_seam(models):
     image = random_image(80, 80, seed=6)
     out = Expander(models["edge"], device="cpu", threads=1, analysis_size=64, large="tiles").expand(
-        image, seamless="xy").image
+        image, seamless="xy", synthesis="network").image
     np.testing.assert_array_equal(out[40:120, 40:120], image)
     plain = np.pad(image, [(40, 40), (40, 40), (0, 0)], mode="edge")
     assert np.abs(out[0] - out[-1]).mean() < 0.4 * np.abs(plain[0] - plain[-1]).mean()
@@ -150,7 +151,7 @@ def test_sixteen_bit_and_float_values_are_not_cut_to_eight_bits(tile):
 
 def test_hdr_values_are_carried_through_the_coords(tile):
     image = random_image(32, 32) * 40.0  # up to 40: far above 1
-    out = tile.expand(image).image
+    out = tile.expand(image, synthesis="network").image
     assert out.max() > 30
     np.testing.assert_allclose(out, np.pad(image, [(16, 16), (16, 16), (0, 0)], mode="wrap"), rtol=1e-5, atol=1e-4)
 
@@ -159,7 +160,7 @@ def test_companions_stay_registered_with_the_guide(tile):
     image = random_image(32, 40, seed=7)
     height = image[:, :, :1] * 0.5 + 0.25  # a map that is a function of the guide...
     normal = np.dstack([image[:, :, :2], np.ones((32, 40, 1), np.float32)])
-    result = tile.expand(image, companions=[height, Companion(normal, normal=True)])
+    result = tile.expand(image, companions=[height, Companion(normal, normal=True)], synthesis="network")
     out = result.image
     # ...must be the same function of the arranged guide, pixel for pixel
     np.testing.assert_allclose(result.companions[0], out[:, :, :1] * 0.5 + 0.25, atol=1e-5)
@@ -171,11 +172,11 @@ def test_companions_stay_registered_with_the_guide(tile):
 
 def test_alpha_and_grey_keep_their_channels(tile):
     rgba = random_image(16, 24, 4, seed=8)
-    out = tile.expand(rgba).image
+    out = tile.expand(rgba, synthesis="network").image
     assert out.shape == (32, 48, 4)
     np.testing.assert_allclose(out[:, :, 3], np.pad(rgba[:, :, 3], [(8, 8), (12, 12)], mode="wrap"), atol=1e-5)
     grey = random_image(16, 24, 1, seed=9)
-    out = tile.expand(grey[:, :, 0]).image
+    out = tile.expand(grey[:, :, 0], synthesis="network").image
     assert out.shape == (32, 48, 1)
     np.testing.assert_allclose(out[:, :, 0], np.pad(grey[:, :, 0], [(8, 8), (12, 12)], mode="wrap"), atol=1e-6)
 

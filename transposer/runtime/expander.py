@@ -32,12 +32,13 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import warp
+from . import proposal, warp
 from . import options as opts
 from .errors import ExpandCancelled, ExpandError
 from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
+from .synthesis import level_sizes, synthesize
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
@@ -153,7 +154,7 @@ class Expander:
         layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
 
         plan = _plan_passes(height, width, target, wrap)
-        total = sum(self._steps(h, w, wrap) for h, w, _ in plan)
+        total = sum(self._steps(h, w, wrap, synthesis) for h, w, _ in plan)
         done = [0]
 
         def tick() -> None:
@@ -165,7 +166,7 @@ class Expander:
             raise ExpandCancelled(f"cancelled after 0 of {total} steps")
         offset = [0, 0]  # where the original input sits in the current layers
         for index, (h, w, keep) in enumerate(plan):
-            layers = self._pass(layers, wrap, hdr, noise_mix, (seed, index), tick)
+            layers = self._pass(layers, wrap, hdr, noise_mix, synthesis, (seed, index), tick)
             offset = [offset[0] + h // 2, offset[1] + w // 2]
             layers, offset = _crop_around(layers, offset, keep, (height, width), wrap)
         layers = _fit_seamless(layers, target, wrap)
@@ -187,16 +188,20 @@ class Expander:
         return ExpandResult(result_image, results, self.provider, time.perf_counter() - start)
 
     # --- one 2x pass -------------------------------------------------------------------------
-    def _steps(self, h: int, w: int, wrap) -> int:
-        """Progress steps of a pass: network calls, plus blocks of rows when warping."""
+    def _steps(self, h: int, w: int, wrap, synthesis: str) -> int:
+        """Progress steps of a pass: network calls, synthesis levels, blocks of rows sampled."""
+        if synthesis == "coherent":
+            return 1 + len(level_sizes(h, w)) + warp.block_count(2 * h)
         if max(h, w) <= self.analysis_size:
             return 1
         if self.large == "tiles":
             return count_tiles(h, w, self.analysis_size, wrap, self.input_multiple)
         return 1 + warp.block_count(2 * h)
 
-    def _pass(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
+    def _pass(self, layers, wrap, hdr, noise_mix, synthesis, seed_key, tick) -> np.ndarray:
         h, w = layers.shape[:2]
+        if synthesis == "coherent":
+            return self._expand_coherent(layers, wrap, hdr, noise_mix, seed_key, tick)
         if max(h, w) <= self.analysis_size:
             out = self._expand_once(layers, wrap, hdr, noise_mix, np.random.default_rng([*seed_key, 0]))
             tick()
@@ -237,9 +242,7 @@ class Expander:
         """(h, w, C) -> (2h, 2w, C): coordinates from the network on a downscaled copy, every
         layer sampled at full resolution; the input kept exactly in the centre."""
         h, w, _ = layers.shape
-        factor = self.analysis_size / max(h, w)
-        small = tuple(max(2 * self.input_multiple, int(n * factor) // self.input_multiple * self.input_multiple)
-                      for n in (h, w))
+        small = self._analysis_shape(h, w)
         guide = periodic_resize(_guide(layers[:, :, :3], hdr), small[0], small[1], wrap)
         _, coords = self._run_network(np.clip(guide, 0.0, 1.0), wrap, noise_mix, rng)
         tick()
@@ -248,6 +251,32 @@ class Expander:
         canvas = warp.sample(layers, rows, size, wrap, on_block=tick)
         canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
         return canvas
+
+    def _expand_coherent(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
+        """(h, w, C) -> (2h, 2w, C): the network proposes an arrangement, the synthesis stage
+        makes it coherent at full resolution, every layer is sampled at the result (exact
+        copies: whole-pixel coordinates), so the centre is the input exactly."""
+        h, w, _ = layers.shape
+        guide = _guide(layers[:, :, :3], hdr)
+        network_rng = np.random.default_rng([*seed_key, 0])
+        if max(h, w) <= self.analysis_size:
+            fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
+            _, coords = self._run_network(pad_layers(guide, fits), wrap, noise_mix, network_rng)
+            proposed = proposal.from_padded(coords, fits)
+        else:
+            small = self._analysis_shape(h, w)
+            copy = np.clip(periodic_resize(guide, small[0], small[1], wrap), 0.0, 1.0)
+            _, coords = self._run_network(copy, wrap, noise_mix, network_rng)
+            proposed = proposal.from_downscaled(coords, (h, w), small)
+        tick()
+        pieces = synthesize(guide, wrap, np.random.default_rng([*seed_key, 1]), proposed, on_level=tick)
+        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick)
+
+    def _analysis_shape(self, h: int, w: int) -> tuple[int, int]:
+        """The size of the downscaled copy the network sees for a pass above the analysis size."""
+        factor = self.analysis_size / max(h, w)
+        return tuple(max(2 * self.input_multiple, int(n * factor) // self.input_multiple * self.input_multiple)
+                     for n in (h, w))
 
     def _run_network(self, guide: np.ndarray, wrap, noise_mix: float, rng) -> tuple[np.ndarray, np.ndarray]:
         """guide (h, w, 3) -> output (2h, 2w, 3) in [0, 1], coords (2, 2h, 2w)."""

@@ -1,0 +1,167 @@
+"""Where in the source a cell's piece comes from: exhaustive at the coarsest level, local above.
+
+Coarsest level: for every possible placement of the window in the source at once, the masked
+sum of squared differences to the pixels the window already holds,
+
+    SSD(c) = sum M (O - S(c + .))^2 = sum M O^2 - 2 sum (M O) S(c + .) + sum M S(c + .)^2,
+
+is two cross-correlations, computed for a whole wave of cells with one batch of FFTs (the
+correlation theorem). The cost that picks a piece adds to it (all relative to the source's
+variance, so they mean the same on any texture):
+- an occurrence penalty (Kaspar et al. 2015, "Self Tuning Texture Optimization"): how often the
+  source pixels under the placement are already used, so that no region is repeated in a grid;
+- the network's proposal: the Transposer's coordinate map suggests a placement per cell; near it
+  the matching error counts a little less, so the network decides among near-equal choices.
+Among the placements within a tolerance of the best, one is drawn from the seed (image
+quilting's randomness): another seed, another texture.
+
+Finer levels: the coarse choice is scaled up and only the placements within `radius` pixels of
+it are tried, by direct differences on a bounded sample of the overlap: the cost there does not
+grow with the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Settings:
+    tolerance: float = 0.15  # pick among placements within (1 + tolerance) x the best cost
+    choices: int = 6  # ... and among at most this many of them
+    occurrence: float = 0.3  # weight of the reuse penalty (x source variance per expected use)
+    network: float = 0.15  # share of the matching error forgiven near the network's proposal
+    network_radius: int = 2  # coarse pixels
+    radius: int = 1  # local search radius at finer levels, in that level's pixels
+    samples: int = 3000  # overlap pixels compared per candidate at finer levels
+
+
+@dataclass
+class Query:
+    """One cell at this level: its placement window and the wider context it is matched on."""
+
+    origin: tuple[int, int]  # unwrapped canvas position of the placement window's first pixel
+    shape: tuple[int, int]  # (h, w) of the placement window: must come from inside the source
+    context_origin: tuple[int, int]  # ... of the context window (the placement window grown)
+    filled: np.ndarray  # (hc, wc) bool: what the context window already holds
+    old: np.ndarray  # (hc, wc, C) their features (zero elsewhere)
+    weight: np.ndarray  # (hc, wc) float32: how much each held pixel counts in the match
+    proposal: tuple[float, float] | None = None  # the network's offset for this cell
+
+
+class SourceSpectra:
+    """The source's FFTs, zero-padded by `margin` so a context may reach past its edges."""
+
+    def __init__(self, source: np.ndarray, margin: int):
+        self.source = source
+        self.shape = source.shape[:2]
+        self.margin = margin
+        pad = ((margin, margin), (margin, margin))
+        planes = np.stack([np.pad(source[:, :, c], pad) for c in range(source.shape[2])])
+        inside = np.pad(np.ones(self.shape, np.float32), pad)
+        self.padded = planes.shape[1:]
+        self.colour = np.fft.rfft2(planes)  # (C, Hp, Wp//2+1)
+        self.energy = np.fft.rfft2((planes * planes).sum(axis=0))
+        self.inside = np.fft.rfft2(inside)
+        self.variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6  # per channel
+
+
+def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, expected_use: float,
+               settings: Settings, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Choose an offset (canvas - source) for every query by full search over the source.
+
+    The masked, weighted difference over the part of the context that falls inside the source:
+        sum w V (O - S)^2 = corr(w O^2, V) - 2 corr(w O, S) + corr(w, S^2),   count = corr(w, V)
+    with V the source's indicator; correlation index c = the placement window's source corner."""
+    H, W = spectra.shape
+    Hp, Wp = spectra.padded
+    m = spectra.margin
+    n = len(queries)
+    C = spectra.colour.shape[0]
+    kernels = np.zeros((n, C + 2, Hp, Wp), np.float32)
+    for k, q in enumerate(queries):
+        hc, wc = q.filled.shape
+        y0 = m - (q.origin[0] - q.context_origin[0])
+        x0 = m - (q.origin[1] - q.context_origin[1])
+        w = q.weight
+        kernels[k, 0, y0:y0 + hc, x0:x0 + wc] = w
+        kernels[k, 1:C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * w[:, :, None]).transpose(2, 0, 1)
+        kernels[k, C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * q.old).sum(axis=2) * w
+    spectrum = np.conj(np.fft.rfft2(kernels))  # (n, C + 2, Hp, Wp//2+1)
+    total = spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
+    total -= 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1)
+    ssd = np.fft.irfft2(total, s=(Hp, Wp))
+    count = np.fft.irfft2(spectrum[:, 0] * spectra.inside[None], s=(Hp, Wp))
+    integral = np.pad(usage, ((1, 0), (1, 0))).cumsum(axis=0).cumsum(axis=1)
+    chosen = []
+    for k, q in enumerate(queries):
+        h, w = q.shape
+        ny, nx = H - h + 1, W - w + 1
+        weight_sum = float(q.weight.sum())
+        counted = count[k, :ny, :nx]
+        error = np.maximum(ssd[k, :ny, :nx], 0.0) / (C * np.maximum(counted, 1e-6))
+        error[counted < 0.3 * weight_sum] = np.inf  # too little of the context lies in the source
+        if q.proposal is not None:
+            error[_disc(q.origin, q.proposal, settings.network_radius, ny, nx)] *= 1.0 - settings.network
+        use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
+               + integral[:ny, :nx]) / (h * w)
+        cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
+        chosen.append(_pick(cost, q.origin, settings, rng))
+    return chosen
+
+
+def _disc(origin, offset, radius: int, ny: int, nx: int) -> tuple[slice, slice]:
+    """The placements (source top-left) within `radius` of the one that `offset` implies."""
+    cy, cx = origin[0] - offset[0], origin[1] - offset[1]
+    y0, x0 = int(round(cy)) - radius, int(round(cx)) - radius
+    return (slice(min(max(y0, 0), ny), min(max(y0 + 2 * radius + 1, 0), ny)),
+            slice(min(max(x0, 0), nx), min(max(x0 + 2 * radius + 1, 0), nx)))
+
+
+def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator) -> tuple[int, int]:
+    flat = cost.ravel()
+    best = float(flat.min())
+    limit = best * (1.0 + settings.tolerance) + 1e-9
+    k = min(settings.choices, flat.size)
+    top = np.argpartition(flat, k - 1)[:k]
+    top = top[flat[top] <= limit]
+    index = int(top[rng.integers(len(top))]) if len(top) else int(flat.argmin())
+    sy, sx = divmod(index, cost.shape[1])
+    return origin[0] - sy, origin[1] - sx
+
+
+def local(source: np.ndarray, query: Query, start: tuple[int, int], settings: Settings,
+          rng: np.random.Generator) -> tuple[int, int]:
+    """The best offset within `radius` of `start` for one cell, on a sample of its context."""
+    H, W = source.shape[:2]
+    h, w = query.shape
+    ys, xs = np.nonzero(query.filled)
+    if len(ys) > settings.samples:
+        keep = rng.choice(len(ys), settings.samples, replace=False, p=None)
+        ys, xs = ys[keep], xs[keep]
+    old = query.old[ys, xs]  # (P, C)
+    weight = query.weight[ys, xs]
+    # context pixel (i, j) sits at canvas context_origin + (i, j); its source is that - offset
+    cy, cx = ys + query.context_origin[0], xs + query.context_origin[1]
+    r = settings.radius
+    best, best_cost = None, np.inf
+    for dy in range(start[0] - r, start[0] + r + 1):
+        for dx in range(start[1] - r, start[1] + r + 1):
+            sy, sx = query.origin[0] - dy, query.origin[1] - dx
+            if not (0 <= sy <= H - h and 0 <= sx <= W - w):
+                continue
+            py, px = cy - dy, cx - dx
+            inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
+            if not inside.any():
+                continue
+            diff = source[py[inside], px[inside]] - old[inside]
+            c = float(np.einsum("ij,ij,i->", diff, diff, weight[inside])) / max(float(weight[inside].sum()), 1e-6)
+            if c < best_cost:
+                best, best_cost = (dy, dx), c
+    if best is None:  # rounding pushed every candidate out: clamp the start inside
+        sy = min(max(query.origin[0] - start[0], 0), H - h)
+        sx = min(max(query.origin[1] - start[1], 0), W - w)
+        best = (query.origin[0] - sy, query.origin[1] - sx)
+    return best
