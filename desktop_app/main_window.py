@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
         item.pending = None
         item.status, item.message = Status.QUEUED, ""
         self.model.changed(item)
-        companions = [(role, pixels) for (role, _), pixels in zip(item.texture.companions, item.companion_pixels)]
+        companions = [(path.name, pixels) for (_, path), pixels in zip(item.texture.companions, item.companion_pixels)]
         self.worker.expand(item.id, item.pixels, companions, options, item.linear)
 
     def cancel(self) -> None:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".tga", ".webp")
+from transposer.runtime.files import IMAGE_SUFFIXES  # the one list of what the runtime reads
 
 # Spellings seen in texture libraries, lower case, "_" standing for any separator.
 GUIDE_ROLES = ("basecolor", "base_color", "basecolour", "base_colour", "albedo", "diffuse", "diff",

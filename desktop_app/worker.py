@@ -40,7 +40,10 @@ def default_expander_factory(**kwargs):
 
 def one_line(exc: BaseException) -> str:
     """A readable one-line message for the queue and the status bar (never a traceback)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    from transposer.runtime.files import first_line
+
+    text = first_line(exc)
+    text = "" if text == type(exc).__name__ else text
     if isinstance(exc, (OSError, ValueError)) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -164,10 +167,12 @@ class _ExpandJob(QRunnable):
 
 
 def _companions(companions: list[tuple[str, np.ndarray]]) -> list:
-    """The runtime's Companion objects: normal maps are renormalised to unit vectors after expansion."""
+    """The runtime's Companion objects from (file name, pixels): maps the runtime's one normal-map
+    name rule picks (as the CLI and Blender do) are renormalised to unit vectors after expansion."""
     from transposer.runtime import Companion
+    from transposer.runtime.files import is_normal_map_name
 
-    return [Companion(pixels, normal=(role == "normal")) for role, pixels in companions]
+    return [Companion(pixels, normal=is_normal_map_name(name)) for name, pixels in companions]
 
 
 class _SaveJob(QRunnable):
@@ -208,7 +213,7 @@ class Worker(QObject):
 
     def expand(self, item_id: int, pixels: np.ndarray, companions: list[tuple[str, np.ndarray]],
                options: AppOptions, linear: bool = False) -> None:
-        """Queue one expansion. `companions`: (role, pixels), roles as in texture_sets."""
+        """Queue one expansion. `companions`: (file name, pixels), one per companion map."""
         job = _ExpandJob(self.signals, self.expanders, item_id, pixels, companions, options.validated(), linear)
         # Only the job's event is kept: the pool owns and deletes the job itself once it has run.
         self._cancel_events[item_id] = job.cancel_event

@@ -57,6 +57,11 @@ def load_runtime():
             raise vendored_error from None
 
 
+def runtime_files():
+    """The runtime's file helpers (one normal-map name rule, one error line for every front end)."""
+    return importlib.import_module(".files", load_runtime().__name__)
+
+
 _expanders: dict[tuple, object] = {}
 _expanders_lock = threading.Lock()
 
@@ -169,5 +174,5 @@ def describe_error(error: BaseException) -> str:
     parameter, its range and the value; anything else is unexpected and says what it was."""
     if _is_runtime_error(error, "ExpandError"):
         return str(error)
-    text = str(error).strip().splitlines()
-    return "{}: {}".format(type(error).__name__, text[0] if text else "(no message)")
+    text = runtime_files().first_line(error)
+    return "{}: {}".format(type(error).__name__, "(no message)" if text == type(error).__name__ else text)

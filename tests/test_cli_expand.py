@@ -76,7 +76,7 @@ def test_companions_are_written_beside_and_normals_renormalised(work, model):
     write_image(work / "wall_normal.png", normal)
     (work / "out").mkdir()
     result = run("expand", work / "tex.png", "--with", work / "rough.png", "--with", work / "wall_normal.png",
-                 "-o", work / "out" / "tex_big.png", "--model", model, "--json")
+                 "-o", work / "out" / "tex_big.png", "--model", model, "--json", "--synthesis", "network")
     assert result.exit_code == 0, result.output
     assert sorted(os.listdir(work / "out")) == ["rough.png", "tex_big.png", "wall_normal.png"]
     assert len(result.stdout.strip().splitlines()) == 3

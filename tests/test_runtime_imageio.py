@@ -1,4 +1,5 @@
-"""Image files: bit depths survive a round trip, EXIF orientation, atomic writes, clear errors."""
+"""Image files: bit depths survive a round trip, EXIF orientation, atomic writes, clear errors, the pixel
+limit from the header of every format, the strip writers."""
 
 import os
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transposer.runtime.imageio import ImageFileError, default_bit_depth, read_image, write_image
+from transposer.runtime import imageio
+from transposer.runtime.imageio import (ImageFileError, default_bit_depth, read_image, read_info, write_image,
+                                         write_bytes_estimate)
 
 
 def ramp(h, w, c, levels):
@@ -84,7 +87,7 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Image.Image, "save", broken)
+    monkeypatch.setattr("transposer.runtime.imageio._png_strip", broken)
     with pytest.raises(ImageFileError, match="cannot write .*keep.png: disk full"):
         write_image(target, np.ones((4, 4, 3), np.float32))
     assert target.read_bytes() == before  # the old file is untouched
@@ -122,3 +125,188 @@ def test_default_bit_depth():
     assert default_bit_depth("a.jpg", 16) == 8
     assert default_bit_depth("a.exr", 8) == 16
     assert default_bit_depth("a.tif", 32) == 32
+
+
+# --- the strip writers ---------------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_png_writer_is_exact_for_other_readers_across_strip_edges(tmp_path, depth, channels):
+    """130 rows: two full strips and a short one; Pillow and pypng decode what we encoded."""
+    import png
+
+    levels = 256 if depth == 8 else 65536
+    pixels = np.random.default_rng(channels).integers(0, levels, (130, 37, channels)) / np.float32(levels - 1)
+    write_image(tmp_path / "s.png", pixels.astype(np.float32), bit_depth=depth)
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "s.png")).asDirect()
+    assert (width, height, info["bitdepth"], info["planes"]) == (37, 130, depth, channels)
+    decoded = np.vstack([np.asarray(row) for row in rows]).reshape(130, 37, channels)
+    np.testing.assert_array_equal(decoded, np.round(pixels * (levels - 1)))
+    if depth == 8:
+        array = np.asarray(Image.open(tmp_path / "s.png"))
+        np.testing.assert_array_equal(array.reshape(decoded.shape), decoded)
+
+
+@pytest.mark.parametrize("depth", [8, 16, 32])
+def test_tiff_strips_are_exact(tmp_path, depth):
+    import tifffile
+
+    pixels = np.random.default_rng(depth).random((150, 21, 4)).astype(np.float32)
+    write_image(tmp_path / "s.tif", pixels, bit_depth=depth)
+    stored = tifffile.imread(tmp_path / "s.tif")
+    expected = pixels if depth == 32 else np.round(pixels * ((1 << depth) - 1))
+    np.testing.assert_array_equal(stored, expected)
+
+
+def test_png_write_does_not_copy_the_image(tmp_path):
+    """The strip writer's extra memory is a few strips, not the image again."""
+    import tracemalloc
+
+    pixels = np.random.default_rng(0).random((1024, 512, 3)).astype(np.float32)  # 6 MiB
+    tracemalloc.start()
+    write_image(tmp_path / "m.png", pixels)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.6 * pixels.nbytes, peak
+    assert write_bytes_estimate(512, 1024, 3, ".png", 8) < pixels.nbytes
+
+
+def test_new_files_follow_the_umask_and_overwrites_keep_the_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_image(tmp_path / "new.png", np.zeros((4, 4, 3)))
+        write_image(tmp_path / "new.tif", np.zeros((4, 4, 3)))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "new.tif").stat().st_mode & 0o777 == 0o640
+    os.chmod(tmp_path / "new.png", 0o664)
+    write_image(tmp_path / "new.png", np.ones((4, 4, 3)))
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o664
+
+
+# --- the pixel limit, from the header ------------------------------------------------------------
+def _patched_png(path, width, height, depth):
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+                     + chunk(b"IEND", b""))
+
+
+def make_bomb(folder, kind):
+    """A small file whose header declares 100000 x 100000 pixels (JPEG and TGA: 65500 x 65500)."""
+    import struct
+
+    path = folder / f"bomb.{kind.split('-')[0]}"
+    if kind == "png-8":
+        _patched_png(path, 100000, 100000, 8)
+    elif kind == "png-16":
+        _patched_png(path, 100000, 100000, 16)
+    elif kind == "tif":
+        import tifffile
+
+        tifffile.imwrite(path, iter([b"\x78\x9c\x03\x00\x00\x00\x00\x01"] * 10), shape=(100000, 100000),
+                         dtype=np.uint8, compression="zlib", rowsperstrip=10000)
+    elif kind == "exr":
+        def attr(name, kind_, data):
+            return name.encode() + b"\0" + kind_.encode() + b"\0" + struct.pack("<i", len(data)) + data
+
+        box = struct.pack("<iiii", 0, 0, 99999, 99999)
+        header = b"\x76\x2f\x31\x01" + struct.pack("<I", 2)
+        header += attr("channels", "chlist", b"R\0" + struct.pack("<iBBBBii", 2, 0, 0, 0, 0, 1, 1) + b"\0")
+        header += attr("compression", "compression", b"\x03") + attr("dataWindow", "box2i", box)
+        header += attr("displayWindow", "box2i", box) + attr("lineOrder", "lineOrder", b"\0")
+        header += attr("pixelAspectRatio", "float", struct.pack("<f", 1))
+        header += attr("screenWindowCenter", "v2f", struct.pack("<ff", 0, 0))
+        header += attr("screenWindowWidth", "float", struct.pack("<f", 1)) + b"\0"
+        path.write_bytes(header + b"\0" * 64)
+    elif kind == "jpg":
+        Image.new("RGB", (16, 16)).save(path, quality=90)
+        data = bytearray(path.read_bytes())
+        at = data.index(b"\xff\xc0")  # SOF0: length, precision, height, width
+        data[at + 5:at + 9] = struct.pack(">HH", 65500, 65500)
+        path.write_bytes(bytes(data))
+    elif kind == "bmp":
+        Image.new("RGB", (4, 4)).save(path)
+        data = bytearray(path.read_bytes())
+        data[18:26] = struct.pack("<ii", 100000, 100000)
+        path.write_bytes(bytes(data))
+    elif kind == "tga":
+        Image.new("RGB", (4, 4)).save(path)
+        data = bytearray(path.read_bytes())
+        data[12:16] = struct.pack("<HH", 65500, 65500)
+        path.write_bytes(bytes(data))
+    elif kind == "gif":
+        Image.new("L", (4, 4)).save(path)
+        data = bytearray(path.read_bytes())
+        data[6:10] = struct.pack("<HH", 65500, 65500)
+        path.write_bytes(bytes(data))
+    return path
+
+
+BOMBS = ["png-8", "png-16", "tif", "exr", "jpg", "bmp", "tga", "gif"]
+
+
+@pytest.mark.parametrize("kind", BOMBS)
+def test_every_reader_refuses_a_bomb_from_its_header(tmp_path, kind):
+    if kind == "exr":
+        pytest.importorskip("OpenEXR")
+    path = make_bomb(tmp_path, kind)
+    for call in (read_info, read_image):
+        with pytest.raises(ImageFileError) as info:
+            call(path)
+        message = str(info.value)
+        assert "\n" not in message and "more than the limit of 268,435,456" in message, message
+        assert ("100000 x 100000" in message or "65500 x 65500" in message) and "TRANSPOSER_MAX_PIXELS" in message
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".jpg", ".tif"])
+def test_the_limit_is_raised_or_lowered_by_the_env_var_or_argument(tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"a{suffix}"
+    write_image(path, np.zeros((30, 40, 3)))
+    assert read_info(path).pixels == 1200
+    monkeypatch.setenv("TRANSPOSER_MAX_PIXELS", "1199")
+    with pytest.raises(ImageFileError, match="40 x 30 = 1,200 pixels, more than the limit of 1,199"):
+        read_image(path)
+    assert read_image(path, max_pixels=1200).pixels.shape == (30, 40, 3)
+    monkeypatch.setenv("TRANSPOSER_MAX_PIXELS", "lots")
+    with pytest.raises(ImageFileError, match="TRANSPOSER_MAX_PIXELS must be a whole number"):
+        read_image(path)
+
+
+def test_header_info_matches_the_pixels(tmp_path):
+    cases = {"g16.png": (np.zeros((5, 6, 1)), 16), "rgba.png": (np.zeros((5, 6, 4)), 8),
+             "f.tif": (np.zeros((5, 6, 3)), 32), "la.tif": (np.zeros((5, 6, 2)), 16), "c.jpg": (np.zeros((5, 6, 3)), 8)}
+    for name, (pixels, depth) in cases.items():
+        write_image(tmp_path / name, pixels, bit_depth=depth)
+        info, data = read_info(tmp_path / name), read_image(tmp_path / name)
+        assert (info.height, info.width, info.channels) == data.pixels.shape, name
+        assert info.bit_depth == data.bit_depth == depth, name
+
+
+# --- EXIF orientation that is not 1-8 ----------------------------------------------------------
+@pytest.mark.parametrize("value", [0, 9, 300])
+def test_a_bad_exif_orientation_is_reported_not_swallowed(tmp_path, value):
+    array = (np.arange(5 * 7 * 3) % 256).astype(np.uint8).reshape(5, 7, 3)
+    image = Image.fromarray(array)
+    exif = image.getexif()
+    exif[0x0112] = value
+    image.save(tmp_path / "o.png", exif=exif)
+    data = read_image(tmp_path / "o.png")
+    np.testing.assert_array_equal(data.pixels, array / np.float32(255))  # read as stored
+    assert data.warnings == [f"{tmp_path / 'o.png'}: EXIF orientation {value!r} is not one of 1-8; "
+                             "read as stored (not rotated)"]
+    good = Image.fromarray(array)
+    good.save(tmp_path / "g.png")
+    assert read_image(tmp_path / "g.png").warnings == []
+
+
+def test_a_bad_tiff_orientation_is_reported(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "o.tif", np.zeros((4, 5), np.uint8), extratags=[(274, 3, 1, 12, True)])
+    data = read_image(tmp_path / "o.tif")
+    assert data.pixels.shape == (4, 5, 1) and "EXIF orientation 12 is not one of 1-8" in data.warnings[0]

@@ -6,7 +6,9 @@ onnxruntime. A module that is missing, or whose optional dependencies (extras) a
 installed, becomes a stub that says so in one line.
 
 Every error, click's usage errors included, is printed as one line `Error: ...` on stderr with
-a non-zero exit code and no traceback.
+a non-zero exit code and no traceback. A bare `transposer` prints the help and exits 0. SIGTERM
+and SIGHUP stop a run like Ctrl-C does (exit 128 + signal number), so atomic writes remove their
+temporary files.
 """
 
 from __future__ import annotations
@@ -66,8 +68,14 @@ class LazyGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from transposer.runtime.files import Terminated, first_line, terminate_on_signals
+
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with terminate_on_signals():  # SIGTERM / SIGHUP unwind like Ctrl-C: no partial file
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:  # a bare `transposer`: help, success
+            click.echo(error.ctx.get_help())
+            sys.exit(0)
         except click.UsageError as error:
             hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
             _fail(f"{error.format_message()}{hint}", error.exit_code)
@@ -75,6 +83,10 @@ class LazyGroup(click.Group):
             _fail(error.format_message(), error.exit_code)
         except (click.Abort, KeyboardInterrupt):
             _fail("interrupted", 130)
+        except Terminated as error:
+            _fail(f"interrupted: {error}", 128 + error.signum)
+        except OSError as error:  # a file-system failure no command caught: one line naming the path
+            _fail(first_line(error), 1)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -9,17 +9,13 @@ Python reference to a freed datablock would crash Blender.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import bpy
 
 from .. import image_data
 from ..image_data import ImageDataError, ImageFormat
-from ..worker import BackgroundJob, CompanionMap, ExpandJob, JobResult
-
-# Names artists and texture sites give normal maps (used when no Normal Map node shows it).
-_NORMAL_NAME = re.compile(r"normal|nrm|(^|[^a-z])nor([^a-z]|$)", re.IGNORECASE)
+from ..worker import BackgroundJob, CompanionMap, ExpandJob, JobResult, runtime_files
 
 _ID_COLLECTIONS = {"MATERIAL": "materials", "WORLD": "worlds", "LIGHT": "lights", "NODETREE": "node_groups"}
 
@@ -61,7 +57,7 @@ def is_normal_map(node: bpy.types.Node) -> bool:
         for link in output.links:
             if link.to_node.bl_idname == "ShaderNodeNormalMap":
                 return True
-    return bool(_NORMAL_NAME.search(node.image.name))
+    return runtime_files().is_normal_map_name(node.image.name)  # the rule the CLI and the app use
 
 
 def tree_owner(tree: bpy.types.NodeTree, space_id: bpy.types.ID | None) -> tuple[str, str]:

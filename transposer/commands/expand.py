@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*$")
-NORMAL_PATTERN = re.compile(r"normal|nrm|_n\.", re.IGNORECASE)
 
 
 @dataclass
@@ -32,8 +31,10 @@ class Job:
 
 
 def is_normal_map(path: Path) -> bool:
-    """Normal maps by name: *normal*, *nrm*, *_n.* (case-insensitive)."""
-    return bool(NORMAL_PATTERN.search(path.name))
+    """Normal maps by name, by the rule the desktop app and Blender use too (runtime/files.py)."""
+    from transposer.runtime.files import is_normal_map_name
+
+    return is_normal_map_name(path.name)
 
 
 def parse_size(text: str | None):
@@ -159,7 +160,8 @@ def _option_error(error) -> click.ClickException:
 @click.option("--with", "companions", multiple=True, metavar="MAP",
               help="A companion map of the same size as INPUT (normal, roughness, height, ...) arranged exactly "
                    "like it; repeatable; one INPUT only. Written beside the output under its own name. Maps named "
-                   "*normal*, *nrm* or *_n.* are renormalised to unit vectors. Default: none.")
+                   "*normal*, or with a separate nrm, nor or n (rock_n.png, brick_nor_gl_2k.png) are renormalised "
+                   "to unit vectors. Default: none.")
 @_spec_option("model")
 @_spec_option("device")
 @_spec_option("threads")
@@ -176,14 +178,19 @@ def _option_error(error) -> click.ClickException:
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print one JSON object per written file (path, size, provider, seconds) instead of a "
                    "progress bar. Default: off.")
+@click.option("--max-pixels", type=int, default=None, metavar="N",
+              help="Refuse inputs of more than N pixels (width x height), checked from the file header before "
+                   "decoding. Default: $TRANSPOSER_MAX_PIXELS if set, else 268435456 (16384 x 16384).")
 def command(inputs, output, scale, size_text, seamless, companions, model, device, threads, analysis_size, large,
-            seed, variation, synthesis, bit_depth, overwrite, as_json):
+            seed, variation, synthesis, bit_depth, overwrite, as_json, max_pixels):
     """Expand INPUT textures (files or folders of images) into larger textures of the same material."""
     from transposer.runtime import (Companion, ExpandCancelled, ExpandError, Expander, ExpandOptions, OptionError,
                                     SessionOptions)
     from transposer.runtime.imageio import default_bit_depth, read_image, write_image
 
     try:
+        if max_pixels is not None and max_pixels < 1:
+            raise click.ClickException(f"--max-pixels must be a whole number >= 1; got {max_pixels}")
         if not inputs:
             raise click.ClickException("give at least one INPUT image or folder")
         if scale is not None and size_text is not None:
@@ -206,66 +213,152 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
                     if int(bit_depth) not in allowed:
                         raise click.ClickException(f"--bit-depth {bit_depth} cannot be written to {target.name}; "
                                                    f"{target.suffix} takes {', '.join(map(str, allowed))}")
+        # headers first (size, pixel limit; no pixel decoded), then the output folders
+        infos = check_inputs(jobs, options, max_pixels)
+        check_output_folders(jobs, to_create)
         expander = Expander(session)
-
-        # read everything once before writing anything: a bad file fails the run up front
-        depths = {}
-        for job in jobs:
-            for path in [job.source, *(c for c, _ in job.companions)]:
-                data = read_image(path)
-                height, width = data.pixels.shape[:2]
-                if min(height, width) < expander.min_side:
-                    raise click.ClickException(f"{path} is {width} x {height} pixels; the model needs at least "
-                                               f"{expander.min_side} x {expander.min_side}")
-                if path != job.source and (height, width) != source_shape:
-                    raise click.ClickException(f"--with {path} is {width} x {height}; it must match {job.source} "
-                                               f"({source_shape[1]} x {source_shape[0]})")
-                if path == job.source:
-                    source_shape = (height, width)
-                    try:
-                        options.target_size(width, height)
-                    except ExpandError as error:
-                        raise click.ClickException(f"{path}: {error}") from None
-                depths[path] = data.bit_depth
-                del data
+        check_min_side(infos, expander.min_side)
+        check_memory(jobs, infos, options, bit_depth)
+        if len(jobs) > 1:  # decode every input once before writing anything: a bad file fails up front
+            for job in jobs:
+                for path in [job.source, *(c for c, _ in job.companions)]:
+                    del read_image(path, max_pixels).pixels
+        depths = {path: info.bit_depth for path, info in infos.items()}
 
         if to_create is not None:
             to_create.mkdir()
         for job in jobs:
-            _run_job(job, expander, options, bit_depth, depths, as_json, read_image, write_image, default_bit_depth, Companion)
+            _run_job(job, expander, options, bit_depth, depths, as_json, read_image, write_image, default_bit_depth,
+                     Companion, max_pixels)
     except ExpandCancelled as error:
         raise click.ClickException(f"cancelled: {error}") from None
     except ExpandError as error:
         raise click.ClickException(str(error)) from None
     except MemoryError:
         raise click.ClickException("out of memory: use a smaller --analysis-size or a smaller output") from None
+    except OSError as error:  # the file system said no (full disk, permissions...): one line naming the path
+        from transposer.runtime.files import first_line
+
+        raise click.ClickException(first_line(error)) from None
+
+
+def check_inputs(jobs: list[Job], options, max_pixels: int | None) -> dict:
+    """Every input's header (read_info: no pixel decoded): pixel limit, companions matching the
+    colour map, an output size the options allow. Returns {path: ImageInfo}."""
+    from transposer.runtime import ExpandError
+    from transposer.runtime.imageio import read_info
+
+    infos = {}
+    for job in jobs:
+        source = infos[job.source] = read_info(job.source, max_pixels)
+        try:
+            options.target_size(source.width, source.height)
+        except ExpandError as error:
+            raise click.ClickException(f"{job.source}: {error}") from None
+        for path, _ in job.companions:
+            info = infos[path] = read_info(path, max_pixels)
+            if (info.width, info.height) != (source.width, source.height):
+                raise click.ClickException(f"--with {path} is {info.width} x {info.height}; it must match "
+                                           f"{job.source} ({source.width} x {source.height})")
+    return infos
+
+
+def check_min_side(infos: dict, min_side: int) -> None:
+    for path, info in infos.items():
+        if min(info.width, info.height) < min_side:
+            raise click.ClickException(f"{path} is {info.width} x {info.height} pixels; the model needs at least "
+                                       f"{min_side} x {min_side}")
+
+
+def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
+    """Before any expansion runs: every output folder accepts a new file (read-only mounts and
+    immutable folders fail here, not after minutes of work)."""
+    from transposer.runtime.files import check_folder_writable
+
+    folders = {to_create.parent if to_create is not None else target.parent
+               for job in jobs for target in [job.output, *(o for _, o in job.companions)]}
+    for folder in sorted(folders, key=str):
+        try:
+            check_folder_writable(folder)
+        except OSError as error:
+            raise click.ClickException(f"cannot write to folder {folder or '.'}: {error.strerror}") from None
+
+
+# What `transposer expand` holds at its peak, measured with benchmarks/bench_cli.py (the runtime,
+# model and onnxruntime arenas, then float32 layers): the input once, and the output canvas
+# about three times over (the last pass's input, its sampled output and the cropped result).
+BASE_BYTES = 700 << 20
+INPUT_COPIES = 3.0
+OUTPUT_COPIES = 3.5
+MEMORY_ENV = "TRANSPOSER_MEMORY_LIMIT"
+
+
+def job_memory(width: int, height: int, out_width: int, out_height: int, channels: int, writes) -> int:
+    """Bytes one job needs at its peak: `channels` summed over the colour map and its companions;
+    `writes`: the (suffix, depth, channels) of every file it writes (the writers' own buffers)."""
+    from transposer.runtime.imageio import write_bytes_estimate
+
+    layers = 4 * channels  # float32
+    need = BASE_BYTES + INPUT_COPIES * width * height * layers + OUTPUT_COPIES * out_width * out_height * layers
+    need += max((write_bytes_estimate(out_width, out_height, c, s, d) for s, d, c in writes), default=0)
+    return int(need)
+
+
+def check_memory(jobs: list[Job], infos: dict, options, bit_depth: str) -> None:
+    """Refuse, before a pixel is decoded, a job that needs more memory than the machine has
+    available (or than $TRANSPOSER_MEMORY_LIMIT, e.g. 16G, where set)."""
+    import os
+
+    from transposer.runtime.files import available_memory, format_bytes, parse_bytes
+    from transposer.runtime.imageio import default_bit_depth
+
+    limit_text = os.environ.get(MEMORY_ENV, "").strip()
+    if limit_text:
+        try:
+            available, source = parse_bytes(limit_text), f"{MEMORY_ENV} allows"
+        except ValueError:
+            raise click.ClickException(f"{MEMORY_ENV} must be a size such as 16G or 512M; got {limit_text!r}") from None
+    else:
+        available, source = available_memory(), "this machine has"
+    if available is None:
+        return
+    for job in jobs:
+        info = infos[job.source]
+        out_width, out_height = options.target_size(info.width, info.height)
+        paths = [job.source, *(c for c, _ in job.companions)]
+        targets = [job.output, *(o for _, o in job.companions)]
+        writes = [(t.suffix, default_bit_depth(t, infos[p].bit_depth) if bit_depth == "auto" else int(bit_depth),
+                   infos[p].channels) for p, t in zip(paths, targets)]
+        need = job_memory(info.width, info.height, out_width, out_height, sum(infos[p].channels for p in paths), writes)
+        if need > available:
+            raise click.ClickException(
+                f"expanding {job.source} ({info.width} x {info.height}) to {out_width} x {out_height} needs about "
+                f"{format_bytes(need)} of memory; {source} {format_bytes(available)} available "
+                f"(use a smaller --size or --scale, or set {MEMORY_ENV} to try anyway)")
+
+
+def _read(path: Path, read_image, max_pixels):
+    data = read_image(path, max_pixels)
+    for warning in data.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return data.pixels
 
 
 def _run_job(job: Job, expander, options, bit_depth: str, depths: dict, as_json: bool,
-             read_image, write_image, default_bit_depth, Companion) -> None:
-    pixels = read_image(job.source).pixels
-    maps = [Companion(read_image(path).pixels, normal=is_normal_map(path)) for path, _ in job.companions]
-    bar = {}
-
-    def progress(done: int, total: int) -> bool:
-        if as_json:
-            return True
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label=f"expanding {job.source.name}", file=sys.stderr)
-            bar["bar"].__enter__()
-            bar["done"] = 0
-        bar["bar"].update(done - bar["done"])
-        bar["done"] = done
-        return True
-
+             read_image, write_image, default_bit_depth, Companion, max_pixels=None) -> None:
+    pixels = _read(job.source, read_image, max_pixels)
+    maps = [Companion(_read(path, read_image, max_pixels), normal=is_normal_map(path)) for path, _ in job.companions]
+    bar = ProgressBar(f"expanding {job.source.name}", enabled=not as_json)
     try:
-        result = expander.expand(pixels, options, progress=progress, companions=maps)
+        result = expander.expand(pixels, options, progress=bar, companions=maps)
     finally:
-        if "bar" in bar:
-            bar["bar"].__exit__(None, None, None)
+        bar.close()
+    del pixels, maps
     outputs = [(job.output, result.image, job.source)]
     outputs += [(out, image, source) for (source, out), image in zip(job.companions, result.companions)]
-    for out, image, source in outputs:
+    result.image, result.companions = None, []  # each image is freed once written
+    while outputs:
+        out, image, source = outputs.pop(0)
         depth = default_bit_depth(out, depths[source]) if bit_depth == "auto" else int(bit_depth)
         write_image(out, image, bit_depth=depth)
         if as_json:
@@ -276,3 +369,56 @@ def _run_job(job: Job, expander, options, bit_depth: str, depths: dict, as_json:
         else:
             click.echo(f"wrote {out} ({image.shape[1]} x {image.shape[0]}, {result.provider}, "
                        f"{result.seconds:.2f} s)", err=True)
+
+
+class ProgressBar:
+    """The progress callback `(done, total) -> True` drawn on a terminal's stderr: a bar, the
+    steps, the time so far and an estimate of the time left.
+
+    The estimate is the mean time of the steps after the first, times the steps left. The first
+    step holds the session warm-up and the whole-image analysis (7 s of 10 s at 1024 -> 2048 on
+    2 cores) and the rest are short, so counting it (what click's bar does) promised 58 s where
+    2 s were left; no estimate is shown until a second step has been timed. Off a terminal,
+    nothing is drawn."""
+
+    def __init__(self, label: str, enabled: bool = True, stream=None):
+        import time
+
+        self.label, self.stream = label, stream or sys.stderr
+        self.enabled = enabled and getattr(self.stream, "isatty", lambda: False)()
+        self.clock = time.monotonic
+        self.start = self.clock()
+        self.first_done: float | None = None  # when step 1 finished
+        self.drawn = False
+
+    def estimate(self, done: int, total: int, now: float) -> float | None:
+        if done < 1:
+            return None
+        if self.first_done is None:
+            self.first_done = now
+        if done < 2 or done >= total:
+            return None if done < total else 0.0
+        return (now - self.first_done) / (done - 1) * (total - done)
+
+    def __call__(self, done: int, total: int) -> bool:
+        now = self.clock()
+        left = self.estimate(done, total, now)
+        if self.enabled and total > 0:
+            width = 24
+            filled = int(width * min(done, total) / total)
+            text = (f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total} "
+                    f"{_clock(now - self.start)}" + (f", about {_clock(left)} left" if left is not None else ""))
+            self.stream.write(text.ljust(79))
+            self.stream.flush()
+            self.drawn = True
+        return True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
