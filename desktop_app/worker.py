@@ -18,6 +18,8 @@ import numpy as np
 from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
 from PyQt6.QtGui import QImage
 
+from transposer.runtime import ExpandCancelled
+
 from . import image_files
 from .image_files import SaveRequest, is_linear
 from .preview import to_qimage
@@ -141,8 +143,6 @@ class _ExpandJob(QRunnable):
             return
         self.signals.started.emit(self.item_id)
         start = time.perf_counter()
-        from transposer.runtime import ExpandCancelled
-
         try:
             expander = self.expanders.get(self.options.model, self.options.device)
             result = expander.expand(self.pixels, self.options.expand_options(), progress=self._progress,
