@@ -139,7 +139,17 @@ def test_cli_range_errors_are_the_runtimes(tmp_path):
         assert result.exit_code == 1 and result.output.strip() == f"Error: {message}", result.output
 
 
-# --- the desktop app's widgets ----------------------------------------------------------------
+# --- the desktop app's widgets and headless flags -----------------------------------------------
+def test_app_headless_flags_are_built_from_the_table():
+    from desktop_app.__main__ import build_parser
+
+    actions = {a.dest: a for a in build_parser()._actions}
+    for name in ("scale", "seamless", "variation", "seed", "synthesis", "device", "model"):
+        spec, action = OPTION_SPECS[name], actions[name]
+        assert action.help == spec.help_text() and action.default == spec.default, name
+        assert tuple(action.choices or ()) == spec.choices, name
+
+
 def test_app_widgets_are_built_from_the_table(qtbot):
     pytest.importorskip("PyQt6")
     from desktop_app.options_panel import OptionsPanel
