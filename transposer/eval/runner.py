@@ -162,45 +162,17 @@ def _evaluate(net: Model, files, size, crop, seed, limit, device, use_perceptual
         n_skipped += 1
         on_skip(path, reason)
 
-    warmed = False
     for case in iter_cases(files, size, crop, seed, count_skip):
-        if not warmed:
+        if not cases:
             # One untimed run: session start-up, allocator and kernel caches would otherwise
             # land on the first case's time.
             _expand(net, case.given)
-            warmed = True
-        outputs, seconds = {}, {}
-        t0 = time.perf_counter()
-        outputs["model"] = _expand(net, case.given)
-        seconds["model"] = time.perf_counter() - t0
-        for name, fn in BASELINES.items():
-            t0 = time.perf_counter()
-            outputs[name] = fn(case.given)
-            seconds[name] = time.perf_counter() - t0
-        target_proj = metrics.target_projections(case.target)
-        per_method = {}
-        for i, method in enumerate(methods):
-            out = outputs[method]
-            values = {
-                "ssim": metrics.ssim(out, case.target),
-                "ssim_ring": metrics.ssim_ring(out, case.target),
-                "swd": metrics.patch_swd(out, case.target, target_proj),
-                "centre_ssim": metrics.centre_ssim(out, case.given),
-            }
-            values.update(perc.per_case(out, case.target))
-            perc.add_for_fid(method, out, case.target if i == 0 else None)
-            values["seconds"] = seconds[method]
-            per_method[method] = values
-        index = len(cases)
+        outputs, seconds = _run_methods(net, case.given)
+        per_method = _score_case(methods, outputs, seconds, case, perc)
+        if sheet_dir is not None:
+            _save_sheet(sheet_dir, len(cases), net, case, methods, per_method, outputs)
         cases.append({"name": case.name, "path": case.path, "offset": list(case.offset), "whole": case.whole,
                       "metrics": per_method})
-        if sheet_dir is not None:
-            panels = [(f"{report.method_label({'model': {'name': net.name}}, m)}\n"
-                       f"ring SSIM {per_method[m]['ssim_ring']:.3f}  SWD {per_method[m]['swd']:.4f}", outputs[m])
-                      for m in methods]
-            sheet = report.contact_sheet(case.given, panels, case.target, title=f"{case.name}   crop at y {case.offset[0]}, x {case.offset[1]}"
-                                         + ("  (whole image)" if case.whole else ""))
-            sheet.save(sheet_dir / "sheets" / f"{index:04d}_{_safe_name(str(Path(case.name).with_suffix('')))}.png")
         # Total: the cases this run can still reach; it shrinks as images are skipped.
         total = min(limit or len(files), len(files) - n_skipped)
         if progress is not None and progress(len(cases), max(total, len(cases))) is False:
@@ -210,7 +182,54 @@ def _evaluate(net: Model, files, size, crop, seed, limit, device, use_perceptual
     if not cases:
         raise EvalError(f"--data: no usable images (all {len(files)} skipped: smaller than --size {size} "
                         f"or unreadable)")
+    aggregate, unavailable = _aggregate_cases(methods, cases, perc)
+    return _report(net, {"data": [], "size": size, "crop": crop, "seed": seed, "limit": limit},
+                   methods, cases, aggregate, unavailable)
 
+
+def _run_methods(net: Model, given: np.ndarray) -> tuple[dict, dict]:
+    """Every method's expansion of one input and its wall time in seconds."""
+    outputs, seconds = {}, {}
+    t0 = time.perf_counter()
+    outputs["model"] = _expand(net, given)
+    seconds["model"] = time.perf_counter() - t0
+    for name, fn in BASELINES.items():
+        t0 = time.perf_counter()
+        outputs[name] = fn(given)
+        seconds[name] = time.perf_counter() - t0
+    return outputs, seconds
+
+
+def _score_case(methods, outputs, seconds, case, perc) -> dict[str, dict]:
+    """Each method's metrics on one case; feeds the FID statistics (the target once)."""
+    target_proj = metrics.target_projections(case.target)
+    per_method = {}
+    for i, method in enumerate(methods):
+        out = outputs[method]
+        values = {
+            "ssim": metrics.ssim(out, case.target),
+            "ssim_ring": metrics.ssim_ring(out, case.target),
+            "swd": metrics.patch_swd(out, case.target, target_proj),
+            "centre_ssim": metrics.centre_ssim(out, case.given),
+        }
+        values.update(perc.per_case(out, case.target))
+        perc.add_for_fid(method, out, case.target if i == 0 else None)
+        values["seconds"] = seconds[method]
+        per_method[method] = values
+    return per_method
+
+
+def _save_sheet(sheet_dir: Path, index: int, net: Model, case, methods, per_method, outputs) -> None:
+    panels = [(f"{report.method_label({'model': {'name': net.name}}, m)}\n"
+               f"ring SSIM {per_method[m]['ssim_ring']:.3f}  SWD {per_method[m]['swd']:.4f}", outputs[m])
+              for m in methods]
+    sheet = report.contact_sheet(case.given, panels, case.target, title=f"{case.name}   crop at y {case.offset[0]}, x {case.offset[1]}"
+                                 + ("  (whole image)" if case.whole else ""))
+    sheet.save(sheet_dir / "sheets" / f"{index:04d}_{_safe_name(str(Path(case.name).with_suffix('')))}.png")
+
+
+def _aggregate_cases(methods, cases, perc) -> tuple[dict, dict]:
+    """(per-method summary of every metric, {perceptual metric: why it is unavailable})."""
     aggregate: dict[str, dict] = {m: {} for m in methods}
     for method in methods:
         keys = cases[0]["metrics"][method].keys()
@@ -222,12 +241,15 @@ def _evaluate(net: Model, files, size, crop, seed, limit, device, use_perceptual
             aggregate[method][name] = why
     for method, value in perc.fid().items():
         aggregate[method]["fid"] = value if isinstance(value, str) else {"value": value, "n": len(cases)}
+    return aggregate, unavailable
 
+
+def _report(net: Model, settings: dict, methods, cases, aggregate, unavailable) -> dict:
     return {
         "format": FORMAT,
         "model": {"name": net.name, "kind": getattr(net, "kind", type(net).__name__),
                   "source": str(getattr(net, "source", net.name)), "provider": getattr(net, "provider", None)},
-        "settings": {"data": [], "size": size, "crop": crop, "seed": seed, "limit": limit},
+        "settings": settings,
         "methods": methods,
         "n_cases": len(cases),
         "cases": cases,

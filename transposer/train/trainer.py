@@ -85,12 +85,33 @@ class Trainer:
                  criterion: nn.Module | None = None, dataset: Dataset | None = None,
                  tensorboard: bool = True, progress: bool = True):
         """`model`, `criterion` and `dataset` default to the ones the config describes; tests and
-        benchmarks pass their own."""
+        benchmarks pass their own. The steps run in this order on purpose: the RNG draws of
+        building, and the seeding after it, are what makes runs (and resumed runs) repeatable."""
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.dist = dist or DistInfo()
         self.device = self.dist.device
         self.progress, self.tensorboard = progress, tensorboard
+        self._plan_batches()
+        model, criterion, dataset = self._build_parts(model, criterion, dataset)
+        self._prepare_weights(model, resume)
+        self._place(model, criterion, dataset)
+        self._make_optimizers()
+        self._reset_counters()
+        if resume:
+            self._resume()
+        elif self.dist.is_main:
+            self._write_config()
+        if self.disc is not None:
+            broadcast_module_(self.disc, self.dist)
+        self._wrap_for_forward(compile)
+        self._seed_training_rng()
+
+    # ------------------------------------------------------------------------------------------
+    # the steps of __init__
+
+    def _plan_batches(self) -> None:
+        cfg = self.cfg
         self.world = self.dist.world_size
         if cfg.batch_size % self.world:
             raise ValueError(f"train.batch_size ({cfg.batch_size}) must be divisible by the number of "
@@ -99,6 +120,10 @@ class Trainer:
         self.steps_per_epoch = cfg.steps_per_epoch()
         self.total_steps = cfg.total_steps()
 
+    def _build_parts(self, model, criterion, dataset):
+        """The model, criterion and dataset the config describes (unless given), and an epoch no
+        longer than the dataset allows."""
+        cfg = self.cfg
         # Same seed on every rank before building: identical initial weights everywhere.
         seed_everything(cfg.seed)
         if model is None:
@@ -114,6 +139,11 @@ class Trainer:
             raise ValueError(f"the dataset has {len(dataset)} samples, fewer than train.batch_size "
                              f"({cfg.batch_size})")
         self.steps_per_epoch = min(self.steps_per_epoch, len(dataset) // cfg.batch_size)
+        return model, criterion, dataset
+
+    def _prepare_weights(self, model: nn.Module, resume: bool) -> None:
+        """train.init (a new run only: a resumed run's state.pt rules) and train.freeze."""
+        cfg = self.cfg
         if cfg.init and not resume:
             _load_init(model, cfg)
         if cfg.freeze:
@@ -122,16 +152,22 @@ class Trainer:
                 raise ValueError(f"train.freeze {list(cfg.freeze)} matches no parameter of the model")
             for p in frozen:
                 p.requires_grad_(False)
+
+    def _place(self, model: nn.Module, criterion: nn.Module, dataset: Dataset) -> None:
+        """Model and criterion on the device, the EMA copy, the seeded dataset."""
         self.model = model.to(self.device)
         self.criterion = criterion.to(self.device)
         self.disc = getattr(criterion, "discriminator", None)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.data = SeededItems(dataset, cfg.seed)
+        self.data = SeededItems(dataset, self.cfg.seed)
         # Frozen parameters (a VGG encoder) never change: only trained ones are averaged.
         pairs = [(e, p) for e, p in zip(self.ema.parameters(), self.model.parameters())
                  if p.requires_grad]
         self._ema_pairs = ([e for e, _ in pairs], [p for _, p in pairs])
 
+    def _make_optimizers(self) -> None:
+        """Optimizers of the generator and discriminator, autocast dtype and grad scalers."""
+        cfg = self.cfg
         self.gen_params = [p for p in self.model.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.opt = opt_cls(self.gen_params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -145,6 +181,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
+    def _reset_counters(self) -> None:
         self.step = 0
         self.skipped_steps = 0
         self.bad_in_row = 0
@@ -154,30 +191,33 @@ class Trainer:
         self._acc_steps = 0
         self._rng_to_restore = None
 
-        if resume:
-            self._load(load_state(self.run_dir))
-            if self.dist.is_main:   # temp files of a save that was killed half-way
-                for name in (STATE_FILE, SNAPSHOT_FILE, CONFIG_FILE):
-                    for stale in self.run_dir.glob(f".{name}.*.tmp"):
-                        stale.unlink(missing_ok=True)
-        elif self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            text = dump_config(cfg, header="Resolved config of this run (written by transposer train).")
-            write_atomic(self.run_dir / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
-        if self.disc is not None:
-            broadcast_module_(self.disc, self.dist)
+    def _resume(self) -> None:
+        self._load(load_state(self.run_dir))
+        if self.dist.is_main:   # temp files of a save that was killed half-way
+            for name in (STATE_FILE, SNAPSHOT_FILE, CONFIG_FILE):
+                for stale in self.run_dir.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
 
+    def _write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        text = dump_config(self.cfg, header="Resolved config of this run (written by transposer train).")
+        write_atomic(self.run_dir / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+
+    def _wrap_for_forward(self, compile: bool) -> None:
+        """The module the training step calls: DDP across processes, torch.compile on request."""
         self.forward_model: nn.Module = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
+            cuda = self.device.type == "cuda"
             self.forward_model = DDP(self.model, device_ids=[self.device.index] if cuda else None)
         if compile:
             self.forward_model = torch.compile(self.forward_model)
 
+    def _seed_training_rng(self) -> None:
         if self._rng_to_restore is not None:
             restore_rng(self._rng_to_restore, self.device)
         else:   # distinct streams per rank from here on (losses draw random projections)
-            seed_everything(cfg.seed + 7919 * (self.dist.rank + 1))
+            seed_everything(self.cfg.seed + 7919 * (self.dist.rank + 1))
 
     # ------------------------------------------------------------------------------------------
     # data
