@@ -215,6 +215,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
                                                    f"{target.suffix} takes {', '.join(map(str, allowed))}")
         # headers first (size, pixel limit; no pixel decoded), then the output folders
         infos = check_inputs(jobs, options, max_pixels)
+        check_outputs(jobs, infos, bit_depth)
         check_output_folders(jobs, to_create)
         expander = Expander(session)
         check_min_side(infos, expander.min_side)
@@ -261,6 +262,18 @@ def check_inputs(jobs: list[Job], options, max_pixels: int | None) -> dict:
                 raise click.ClickException(f"--with {path} is {info.width} x {info.height}; it must match "
                                            f"{job.source} ({source.width} x {source.height})")
     return infos
+
+
+def check_outputs(jobs: list[Job], infos: dict, bit_depth: str) -> None:
+    """What write_image would refuse (format, depth, alpha in JPEG), refused before the work."""
+    from transposer.runtime.imageio import check_writable_path, default_bit_depth
+
+    for job in jobs:
+        for source, target in [(job.source, job.output), *job.companions]:
+            info = infos[source]
+            depth = default_bit_depth(target, info.bit_depth) if bit_depth == "auto" else int(bit_depth)
+            if target.parent.is_dir():  # a folder still to be created is checked by check_output_folders
+                check_writable_path(target, depth, info.channels)
 
 
 def check_min_side(infos: dict, min_side: int) -> None:
