@@ -1,22 +1,21 @@
-"""Pack what a GPU lease needs into `.device/` (git-ignored), within the 64 MiB that travels.
+"""Pack the training data and the VGG weights into one small folder to copy to a GPU machine.
 
-    python scripts/pack_for_gpu.py [--corpus ../shared/corpus] [--side 256]
+    python scripts/pack_data.py [--corpus ../shared/corpus] [--side 256] [--out runs/pack]
 
-The device machine sees only the repository: no corpus and no VGG weights. This writes
-  .device/train/   the corpus train split, each image shrunk to at most --side px, WebP
-                   (the originals are ~340 px JPEGs, 72 MB; the configs that train on this pack
-                   widen data.rescale to make up for the smaller scale)
-  .device/val/     the validation split as is (the eval protocol cuts 256 px crops from it)
-  .device/vgg.pth  VGG-19 up to relu3_1 in half precision (1 MB instead of 80 MB; the GPU
-                   configs' style losses stop there)
-and prints what travels in all. Then, with a device machine: run `bash scripts/gpu_session.sh`
-there with carry [".device"] (docs/gpu_session.md).
+A GPU machine that lacks the corpus or the VGG-19 weights needs only this folder (besides the
+repository); one that has both can skip it (docs/gpu_training.md). It writes
+  OUT/train/    the corpus train split, each image shrunk to at most --side px, WebP
+                (the originals are ~340 px JPEGs, 72 MB; the GPU configs that train on this pack
+                widen data.rescale to make up for the smaller scale)
+  OUT/val/      the validation split as is (the eval protocol cuts 256 px crops from it)
+  OUT/vgg.pth   VGG-19 up to relu3_1 in half precision (1 MB instead of 80 MB; the GPU
+                configs' style losses stop there)
+and prints its size. Then, on the GPU machine: `DATA=runs/pack bash scripts/train_gpu.sh`.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from transposer.model.vgg import save_truncated  # noqa: E402  (needs ROOT on the path)
 
-LIMIT_MIB = 64          # what the device tool carries: working tree + carried paths
 VGG_LAST = "relu3_1"    # deepest VGG layer the GPU configs use
 
 
@@ -48,18 +46,12 @@ def folder_mib(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def tracked_mib() -> float:
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, check=True).stdout.decode()
-    return sum((ROOT / f).stat().st_size for f in out.split("\0") if f and (ROOT / f).is_file()) / 2**20
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     ap.add_argument("--side", type=int, default=256, help="largest side of the packed train images")
     ap.add_argument("--quality", type=int, default=80, help="WebP quality")
-    ap.add_argument("--out", type=Path, default=ROOT / ".device", help="pack folder (replaced)")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "pack", help="pack folder (replaced)")
     args = ap.parse_args(argv)
     out = args.out
     for split in ("train", "val"):
@@ -81,11 +73,9 @@ def main(argv=None) -> int:
         return 1
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    pack, tree = folder_mib(out), tracked_mib()
-    print(f"packed {n} train images (<= {args.side} px), the val split and VGG to {VGG_LAST}: "
-          f"{pack:.1f} MiB in {out.name} + {tree:.1f} MiB working tree = {pack + tree:.1f} MiB "
-          f"(limit {LIMIT_MIB})")
-    return 0 if pack + tree < LIMIT_MIB else 1
+    print(f"packed {n} train images (<= {args.side} px), the val split and VGG to {VGG_LAST} into "
+          f"{out}: {folder_mib(out):.1f} MiB")
+    return 0
 
 
 if __name__ == "__main__":
