@@ -401,7 +401,7 @@ def _band_detail(out: np.ndarray, given: np.ndarray) -> list[float]:
 
 
 def test_shipped_model_fills_the_ring_with_texture_not_streaks():
-    """Session 1's model (soft placement) filled the side bands of stochastic textures with streaks:
+    """The soft placement filled the side bands of stochastic textures with streaks:
     on the same weights the soft choice measures 0.01-0.05 of the input's detail across them. The
     shipped ranked choice keeps the input's detail everywhere in the ring (measured 0.92-1.05)."""
     from PIL import Image
