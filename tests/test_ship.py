@@ -110,6 +110,10 @@ def _leftovers(models):
     return sorted(p.name for p in models.iterdir() if p.name.startswith("."))
 
 
+# Killed after these steps the registry names the staged file: --recover finishes the install.
+STEPS_BEFORE_FINAL = ("registry-names-staged", "model-replaced")
+
+
 @pytest.mark.parametrize("kill_at", ship_module.STEPS)
 def test_a_ship_killed_at_any_step_leaves_a_model_the_runtime_loads(tmp_path, shipped, kill_at):
     models, old = shipped
@@ -131,9 +135,6 @@ def test_a_ship_killed_at_any_step_leaves_a_model_the_runtime_loads(tmp_path, sh
     assert _loads() == (new if committed else old)
     assert session_module.registry()["default"]["file"] == "default.onnx"
     assert _leftovers(models) == []
-
-
-STEPS_BEFORE_FINAL = ("registry-names-staged", "model-replaced")
 
 
 def test_a_whole_ship_installs_the_model_and_records_its_snapshot(tmp_path, shipped):
