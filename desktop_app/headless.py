@@ -9,7 +9,6 @@ existing file is replaced only with --overwrite.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -95,12 +94,17 @@ def _run(app, args, paths, expander_factory, options, out, window_size) -> int:
         def screenshot() -> None:
             window.preview.fit()
             app.processEvents()
-            temp = out.with_name(f".{out.stem}.saving-{os.getpid()}{out.suffix}")
-            if not window.grab().save(str(temp)):
-                temp.unlink(missing_ok=True)
+            from transposer.runtime.files import atomic_write
+
+            def save(temp: str) -> None:
+                if not window.grab().save(temp):
+                    raise OSError(f"Qt could not write {temp}")
+
+            try:  # the one atomic write: temp file, fsync, rename, nothing left on failure
+                atomic_write(out, save)
+            except OSError:
                 finish(1, f"--screenshot: could not write {out}")
                 return
-            os.replace(temp, out)
             finish(0)
 
         def check() -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from transposer.runtime import files as atomic_files
 
 # (key, column title, better) in table order. "better" is shown in the header so nobody has to
 # remember which way SWD or SIFID go.
@@ -164,17 +164,8 @@ def bar_chart(result: dict, path: Path) -> str | None:
     return None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, so a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# The one atomic write (temp file, fsync, rename; umask permissions): re-exported for the eval callers.
+write_text_atomic = atomic_files.write_text_atomic
 
 
 def to_json(result: dict) -> str:

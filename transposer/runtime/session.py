@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExpandError
+from .files import first_line
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 REGISTRY = MODELS_DIR / "registry.json"
@@ -123,8 +124,7 @@ def open_session(path: Path, device: str, threads: int | None):
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... classes
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ExpandError(f"model {path.name} cannot be loaded by onnxruntime: {message}") from None
+        raise ExpandError(f"model {path.name} cannot be loaded by onnxruntime: {first_line(error)}") from None
     active = session.get_providers()[0]
     if device == "cuda" and active != CUDA:
         raise ExpandError(f"device 'cuda' was requested but onnxruntime runs on {active}: CUDA did not "
