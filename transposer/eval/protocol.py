@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from transposer.runtime.files import PILLOW_SUFFIXES as IMAGE_SUFFIXES  # the one list (these are read with Pillow)
+
 CROPS = ("center", "random")
 
 

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 # Every suffix the runtime reads (transposer.runtime.imageio decodes them all). Front ends that
 # list, filter or accept images use this one tuple.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".tga", ".webp", ".gif")
+# The ones Pillow decodes on its own (no OpenEXR): for code that reads with Pillow (training data, eval).
+PILLOW_SUFFIXES = tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".exr")
 
 # Normal maps by name, as texture libraries and artists spell them: a word `normal`/`normals`
 # (bricks_normal, Bricks001_NormalGL), `nrm`, `norm`, `nor` (Poly Haven's brick_nor_gl_2k) or a lone `n`
@@ -236,6 +238,6 @@ def parse_bytes(text: str) -> int:
     return int(float(match.group(1)) * factor)
 
 
-__all__ = ["IMAGE_SUFFIXES", "is_normal_map_name", "first_line", "atomic_write", "write_bytes_atomic",
+__all__ = ["IMAGE_SUFFIXES", "PILLOW_SUFFIXES", "is_normal_map_name", "first_line", "atomic_write", "write_bytes_atomic",
            "write_text_atomic", "terminate_on_signals", "Terminated", "check_folder_writable", "available_memory",
            "format_bytes", "parse_bytes", "temp_path_for"]
