@@ -229,20 +229,12 @@ def make_bomb(folder, kind):
         at = data.index(b"\xff\xc0")  # SOF0: length, precision, height, width
         data[at + 5:at + 9] = struct.pack(">HH", 65500, 65500)
         path.write_bytes(bytes(data))
-    elif kind == "bmp":
-        Image.new("RGB", (4, 4)).save(path)
+    else:  # a tiny image whose header size fields are rewritten: (where, struct format, mode)
+        at, layout, mode = {"bmp": (18, "<ii", "RGB"), "tga": (12, "<HH", "RGB"), "gif": (6, "<HH", "L")}[kind]
+        Image.new(mode, (4, 4)).save(path)
         data = bytearray(path.read_bytes())
-        data[18:26] = struct.pack("<ii", 100000, 100000)
-        path.write_bytes(bytes(data))
-    elif kind == "tga":
-        Image.new("RGB", (4, 4)).save(path)
-        data = bytearray(path.read_bytes())
-        data[12:16] = struct.pack("<HH", 65500, 65500)
-        path.write_bytes(bytes(data))
-    elif kind == "gif":
-        Image.new("L", (4, 4)).save(path)
-        data = bytearray(path.read_bytes())
-        data[6:10] = struct.pack("<HH", 65500, 65500)
+        side = 100000 if kind == "bmp" else 65500
+        data[at:at + struct.calcsize(layout)] = struct.pack(layout, side, side)
         path.write_bytes(bytes(data))
     return path
 
