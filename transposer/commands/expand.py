@@ -297,12 +297,14 @@ def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
             raise click.ClickException(f"cannot write to folder {folder or '.'}: {error.strerror}") from None
 
 
-# What `transposer expand` holds at its peak, measured with benchmarks/bench_cli.py (the runtime,
-# model and onnxruntime arenas, then float32 layers): the input once, and the output canvas
-# about three times over (the last pass's input, its sampled output and the cropped result).
-BASE_BYTES = 700 << 20
+# What `transposer expand` holds at its peak, fitted to benchmarks/bench_cli.py (whole process,
+# 2 cores, synthesis on): 1004 MiB at 1024 -> 2048 and 4466 MiB at 4096 -> 8192, i.e. the runtime,
+# model and onnxruntime arenas plus about 4.75 float32 copies of the output canvas (the last
+# pass's input and output, the synthesis maps, the cropped result), counted as 3 copies of the
+# input and 4 of the output. Re-fit when the expansion pipeline changes.
+BASE_BYTES = 800 << 20
 INPUT_COPIES = 3.0
-OUTPUT_COPIES = 3.5
+OUTPUT_COPIES = 4.0
 MEMORY_ENV = "TRANSPOSER_MEMORY_LIMIT"
 
 
