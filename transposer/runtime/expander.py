@@ -38,7 +38,8 @@ from .errors import ExpandCancelled, ExpandError
 from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
-from .synthesis import level_sizes, synthesize
+from .synthesis import level_factors, synthesize
+from .synthesis import plan as plan_synthesis
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
@@ -153,23 +154,14 @@ class Expander:
         hdr = bool(colour.max() > 1.0 or colour.min() < 0.0)
         layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
 
-        plan = _plan_passes(height, width, target, wrap)
-        total = sum(self._steps(h, w, wrap, synthesis) for h, w, _ in plan)
-        done = [0]
-
-        def tick() -> None:
-            done[0] += 1
-            if progress is not None and progress(done[0], total) is False:
-                raise ExpandCancelled(f"cancelled after {done[0]} of {total} steps")
-
-        if progress is not None and progress(0, total) is False:
-            raise ExpandCancelled(f"cancelled after 0 of {total} steps")
-        offset = [0, 0]  # where the original input sits in the current layers
-        for index, (h, w, keep) in enumerate(plan):
-            layers = self._pass(layers, wrap, hdr, noise_mix, synthesis, (seed, index), tick)
-            offset = [offset[0] + h // 2, offset[1] + w // 2]
-            layers, offset = _crop_around(layers, offset, keep, (height, width), wrap)
-        layers = _fit_seamless(layers, target, wrap)
+        if synthesis == "coherent":
+            layout = plan_synthesis((height, width), target)
+            tick = _Progress(progress, 1 + len(level_factors(layout)) + warp.block_count(target[0]))
+            layers = self._expand_coherent(layers, target, wrap, hdr, noise_mix, seed, tick)
+        else:
+            passes = _plan_passes(height, width, target, wrap)
+            tick = _Progress(progress, sum(self._steps(h, w, wrap) for h, w, _ in passes))
+            layers = self._expand_network(layers, passes, target, wrap, hdr, noise_mix, seed, tick)
 
         out_colour = layers[:, :, :3]
         if channels <= 2:
@@ -187,21 +179,51 @@ class Expander:
             results.append(renormalize_normals(part) if m.normal else part)
         return ExpandResult(result_image, results, self.provider, time.perf_counter() - start)
 
-    # --- one 2x pass -------------------------------------------------------------------------
-    def _steps(self, h: int, w: int, wrap, synthesis: str) -> int:
-        """Progress steps of a pass: network calls, synthesis levels, blocks of rows sampled."""
-        if synthesis == "coherent":
-            return 1 + len(level_sizes(h, w)) + warp.block_count(2 * h)
+    # --- the synthesis stage: the network proposes, synthesis arranges, layers are sampled ----
+    def _expand_coherent(self, layers, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
+        """(h, w, C) -> target (H, W, C) in one go: the network proposes an arrangement of its
+        2x canvas, the synthesis stage (runtime/synthesis) arranges the whole output coherently
+        at full resolution, every layer is sampled there (exact copies: whole-pixel coordinates),
+        so the input is reproduced exactly at the centre and a seamless axis tiles at the target
+        size itself."""
+        h, w, _ = layers.shape
+        guide = _guide(layers[:, :, :3], hdr)
+        network_rng = np.random.default_rng([seed, 0, 0])
+        if max(h, w) <= self.analysis_size:
+            fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
+            _, coords = self._run_network(pad_layers(guide, fits), wrap, noise_mix, network_rng)
+            proposed = proposal.from_padded(coords, fits)
+        else:
+            small = self._analysis_shape(h, w)
+            copy = np.clip(periodic_resize(guide, small[0], small[1], wrap), 0.0, 1.0)
+            _, coords = self._run_network(copy, wrap, noise_mix, network_rng)
+            proposed = proposal.from_downscaled(coords, (h, w), small)
+        tick()
+        origin = ((target[0] - h) // 2, (target[1] - w) // 2)
+        pieces = synthesize(guide, target, origin, wrap, np.random.default_rng([seed, 0, 1]),
+                            proposal.on_canvas(proposed, (h, w), origin), on_level=tick)
+        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick)
+
+    # --- the raw network: repeated 2x passes ---------------------------------------------------
+    def _expand_network(self, layers, passes, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
+        height, width = layers.shape[:2]
+        offset = [0, 0]  # where the original input sits in the current layers
+        for index, (h, w, keep) in enumerate(passes):
+            layers = self._pass(layers, wrap, hdr, noise_mix, (seed, index), tick)
+            offset = [offset[0] + h // 2, offset[1] + w // 2]
+            layers, offset = _crop_around(layers, offset, keep, (height, width), wrap)
+        return _fit_seamless(layers, target, wrap)
+
+    def _steps(self, h: int, w: int, wrap) -> int:
+        """Progress steps of a pass: network calls, plus blocks of rows when warping."""
         if max(h, w) <= self.analysis_size:
             return 1
         if self.large == "tiles":
             return count_tiles(h, w, self.analysis_size, wrap, self.input_multiple)
         return 1 + warp.block_count(2 * h)
 
-    def _pass(self, layers, wrap, hdr, noise_mix, synthesis, seed_key, tick) -> np.ndarray:
+    def _pass(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
         h, w = layers.shape[:2]
-        if synthesis == "coherent":
-            return self._expand_coherent(layers, wrap, hdr, noise_mix, seed_key, tick)
         if max(h, w) <= self.analysis_size:
             out = self._expand_once(layers, wrap, hdr, noise_mix, np.random.default_rng([*seed_key, 0]))
             tick()
@@ -252,26 +274,6 @@ class Expander:
         canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
         return canvas
 
-    def _expand_coherent(self, layers, wrap, hdr, noise_mix, seed_key, tick) -> np.ndarray:
-        """(h, w, C) -> (2h, 2w, C): the network proposes an arrangement, the synthesis stage
-        makes it coherent at full resolution, every layer is sampled at the result (exact
-        copies: whole-pixel coordinates), so the centre is the input exactly."""
-        h, w, _ = layers.shape
-        guide = _guide(layers[:, :, :3], hdr)
-        network_rng = np.random.default_rng([*seed_key, 0])
-        if max(h, w) <= self.analysis_size:
-            fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
-            _, coords = self._run_network(pad_layers(guide, fits), wrap, noise_mix, network_rng)
-            proposed = proposal.from_padded(coords, fits)
-        else:
-            small = self._analysis_shape(h, w)
-            copy = np.clip(periodic_resize(guide, small[0], small[1], wrap), 0.0, 1.0)
-            _, coords = self._run_network(copy, wrap, noise_mix, network_rng)
-            proposed = proposal.from_downscaled(coords, (h, w), small)
-        tick()
-        pieces = synthesize(guide, wrap, np.random.default_rng([*seed_key, 1]), proposed, on_level=tick)
-        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick)
-
     def _analysis_shape(self, h: int, w: int) -> tuple[int, int]:
         """The size of the downscaled copy the network sees for a pass above the analysis size."""
         factor = self.analysis_size / max(h, w)
@@ -300,6 +302,22 @@ class Expander:
 
 
 # --- helpers (pure functions, shared by nothing else) ------------------------------------------
+class _Progress:
+    """Counts steps and reports them: progress(done, total) -> False cancels (ExpandCancelled)."""
+
+    def __init__(self, progress: Optional[ProgressCallback], total: int):
+        self.progress, self.total, self.done = progress, total, 0
+        self._report()
+
+    def __call__(self) -> None:
+        self.done += 1
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None and self.progress(self.done, self.total) is False:
+            raise ExpandCancelled(f"cancelled after {self.done} of {self.total} steps")
+
+
 def _guide(colour: np.ndarray, hdr: bool) -> np.ndarray:
     """What the network sees: the colour in [0, 1] (HDR compressed first)."""
     return compress_hdr(colour) if hdr else np.clip(colour, 0.0, 1.0)

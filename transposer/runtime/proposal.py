@@ -49,3 +49,17 @@ def from_downscaled(coords: np.ndarray, size: tuple[int, int], small: tuple[int,
         return (coords[0][iy, ix] + 0.5) * ratio[0] - 0.5, (coords[1][iy, ix] + 0.5) * ratio[1] - 0.5
 
     return proposal
+
+
+def on_canvas(network, size: tuple[int, int], origin: tuple[int, int]):
+    """A proposal over an output canvas with the input at `origin`, from one over the network's
+    2x canvas (input at (h // 2, w // 2)); NaN outside the network's canvas."""
+    shift = (size[0] // 2 - origin[0], size[1] // 2 - origin[1])
+
+    def proposal(ys: np.ndarray, xs: np.ndarray):
+        qy, qx = ys + shift[0], xs + shift[1]
+        inside = (qy >= 0) & (qy < 2 * size[0]) & (qx >= 0) & (qx < 2 * size[1])
+        sy, sx = network(qy, qx)
+        return np.where(inside, sy, np.nan), np.where(inside, sx, np.nan)
+
+    return proposal

@@ -2,8 +2,9 @@
 
 The Transposer's coordinate map says, for every pixel of the 2x canvas, where in the input it
 copies from; on its own that arrangement shows box seams, features repeated in a grid and
-periodic structure broken at block edges. This stage rebuilds the arrangement as a patchwork of
-pieces of the input, coarse to fine, so that
+periodic structure broken at block edges. This stage builds the arrangement of the whole output
+(any size: 2x, 4x or W x H, in one go, never by repeated passes) as a patchwork of pieces of the
+input, coarse to fine, so that
 - every piece continues what is already there (the centre first, then the ring outward), found
   by exhaustive search at the coarsest level and refined to the pixel at every finer level, so a
   periodic texture stays on its period;
@@ -19,8 +20,9 @@ The result is again a coordinate map (`PieceMap.coords`), so alpha, companion ma
 HDR values follow the colour exactly (warp.sample), and the centre copies the input exactly.
 On a seamless axis the canvas is a cylinder: pieces wrap around it and are cut in there too.
 
-    pieces = synthesize(guide, wrap=(False, True), rng=np.random.default_rng(seed), proposal=fn)
-    canvas = warp.sample(layers, pieces.coords, pieces.canvas, wrap)
+    pieces = synthesize(guide, (2 * h, 2 * w), wrap=(False, True), rng=np.random.default_rng(seed),
+                        proposal=fn)
+    output = warp.sample(layers, pieces.coords, pieces.canvas, wrap)
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
-from .grid import build_grid, cell_counts
+from .grid import Layout, build_grid
 from .quilt import Level
 from .search import Settings
 
 PIECES = 6  # cells across the input's shorter side: pieces are about a sixth of the input
-COARSE_SIDE = 64  # the coarsest level's shorter side, where the exhaustive search runs
+COARSE_SIDE = 128  # the coarsest level's shorter side, where the exhaustive search runs
 OVERLAP = 0.25  # a window reaches this fraction of a cell beyond it
-CONTEXT = 0.5  # ... and is matched on this fraction of a cell further out
+CONTEXT = 1.0  # ... and is matched on this fraction of a cell further out
 
 # canvas positions (y, x) (arrays) -> the network's source positions (y, x), full resolution
 Proposal = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -49,7 +51,7 @@ Proposal = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 class PieceMap:
     """Which piece every canvas pixel copies, and where the pieces come from."""
 
-    labels: np.ndarray  # (2h, 2w) int32, 0 = the centre
+    labels: np.ndarray  # (H, W) int32 over the canvas, 0 = the source itself
     offsets: np.ndarray  # (pieces + 1, 2) int64: canvas position - source position
     source: tuple[int, int]
     wrap: tuple[bool, bool]
@@ -71,54 +73,65 @@ class PieceMap:
         return ys.astype(np.float32), xs.astype(np.float32)
 
 
-def level_sizes(height: int, width: int, coarse_side: int = COARSE_SIDE) -> list[tuple[int, int]]:
-    """Source sizes of the pyramid, coarsest first, each about twice the one before."""
-    halvings = max(0, int(math.floor(math.log2(max(min(height, width) / coarse_side, 1.0)))))
-    return [(max(1, round(height / 2 ** k)), max(1, round(width / 2 ** k))) for k in range(halvings, -1, -1)]
+def level_factors(layout: Layout, coarse_side: int = COARSE_SIDE) -> list[float]:
+    """Scales of the pyramid, coarsest first, each twice the one before, the last 1: halved
+    while the source's shorter side stays at least `coarse_side` and every cell 6 pixels."""
+    halvings = int(math.floor(math.log2(max(min(layout.source) / coarse_side, 1.0))))
+    need = layout.smallest_factor(6)
+    if need > 0:
+        halvings = min(halvings, int(math.floor(math.log2(max(1.0 / need, 1.0)))))
+    return [2.0 ** -k for k in range(max(0, halvings), -1, -1)]
 
 
-def synthesize(guide: np.ndarray, wrap=(False, False), rng: Optional[np.random.Generator] = None,
-               proposal: Optional[Proposal] = None, pieces: int = PIECES,
-               settings: Settings = Settings(), on_level: Optional[Callable[[], None]] = None,
-               coarse_side: int = COARSE_SIDE) -> PieceMap:
-    """guide (h, w, 3) float32: the colour the pieces are matched on (the pass's input).
-    Returns the arrangement of the (2h, 2w) canvas with the guide at (h // 2, w // 2)."""
+def plan(source: tuple[int, int], canvas: tuple[int, int], origin=None, pieces: int = PIECES) -> Layout:
+    """The cells of a synthesis of `canvas` around `source` (centred unless `origin` is given)."""
+    if origin is None:
+        origin = ((canvas[0] - source[0]) // 2, (canvas[1] - source[1]) // 2)
+    return Layout.plan(source, canvas, origin, min(source) / pieces)
+
+
+def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(False, False),
+               rng: Optional[np.random.Generator] = None, proposal: Optional[Proposal] = None,
+               pieces: int = PIECES, settings: Settings = Settings(),
+               on_level: Optional[Callable[[], None]] = None, coarse_side: int = COARSE_SIDE) -> PieceMap:
+    """guide (h, w, 3) float32: the colour the pieces are matched on (the input).
+    Returns the arrangement of a `canvas` = (H, W) output with the guide at `origin` (default:
+    centred) and copied exactly there."""
     rng = np.random.default_rng(0) if rng is None else rng
     height, width = guide.shape[:2]
     wrap = (bool(wrap[0]), bool(wrap[1]))
-    counts = cell_counts((height, width), pieces)
-    sizes = level_sizes(height, width, coarse_side)
+    layout = plan((height, width), tuple(canvas), origin, pieces)
     level, previous = None, None
-    for index, size in enumerate(sizes):
-        source = features(guide if size == (height, width) else _resize(guide, size))
-        grid = build_grid(size, counts, OVERLAP, CONTEXT, wrap)
+    for factor in level_factors(layout, coarse_side):
+        grid = build_grid(layout, factor, OVERLAP, CONTEXT, wrap)
+        source = features(guide if grid.source == (height, width) else _resize(guide, grid.source))
         level = Level(grid, source)
         if previous is None:
-            usage = np.zeros(size, np.float64)
-            proposals = _proposals(grid, (height, width), proposal)
-            level.fill(proposals, None, settings, rng, usage, expected_use=3.0)
+            usage = np.zeros(grid.source, np.float64)
+            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use)
         else:
-            ratio = (size[0] / previous.grid.source[0], size[1] / previous.grid.source[1])
+            ratio = (grid.source[0] / previous.grid.source[0], grid.source[1] / previous.grid.source[1])
             starts = {k: (int(round(dy * ratio[0])), int(round(dx * ratio[1])))
                       for k, (dy, dx) in enumerate(previous.offsets) if k > 0}
-            level.fill(None, starts, settings, rng, None, 3.0)
+            level.fill(None, starts, settings, rng, None, layout.expected_use)
         previous = level
         if on_level is not None:
             on_level()
     return PieceMap(level.labels, level.offsets, (height, width), wrap)
 
 
-def _proposals(grid, full: tuple[int, int], proposal: Optional[Proposal]) -> Optional[dict]:
-    """The network's offset for every cell of the coarsest grid, in that grid's pixels."""
+def _proposals(grid, layout: Layout, proposal: Optional[Proposal]) -> Optional[dict]:
+    """The network's offset for every cell of the coarsest grid, in that grid's pixels; cells
+    the network has no opinion on (NaN: outside its canvas) get none."""
     if proposal is None:
         return None
-    scale = (full[0] / grid.source[0], full[1] / grid.source[1])
-    cells = [c for wave in grid.waves for c in wave]
+    scale = (layout.canvas[0] / grid.canvas[0], layout.canvas[1] / grid.canvas[1])
+    cells = grid.cells
     cy = np.array([(c.rows[0] + c.rows[1] - 1) / 2 for c in cells])
     cx = np.array([(c.cols[0] + c.cols[1] - 1) / 2 for c in cells])
     sy, sx = proposal(cy * scale[0], cx * scale[1])
     return {c.index: (float(cy[i] - sy[i] / scale[0]), float(cx[i] - sx[i] / scale[1]))
-            for i, c in enumerate(cells)}
+            for i, c in enumerate(cells) if np.isfinite(sy[i]) and np.isfinite(sx[i])}
 
 
 DETAIL = 2.0  # weight of the detail channel against colour in every match
@@ -155,4 +168,4 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-__all__ = ["PieceMap", "Settings", "synthesize", "level_sizes", "PIECES"]
+__all__ = ["PieceMap", "Settings", "synthesize", "plan", "level_factors", "PIECES"]

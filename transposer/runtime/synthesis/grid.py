@@ -1,48 +1,93 @@
 """The cell grid the ring is filled by, the order the cells are filled in, and their windows.
 
-The canvas is 2h x 2w with the source (h x w) at (h // 2, w // 2). Grid lines run along the
-source's edges, so the centre is a block of whole cells that never changes; the ring around it
-is cut into cells about `min(h, w) / pieces` on a side. Every cell is filled with one piece of
-the source (a translation), placed over a window that reaches `overlap` pixels beyond the cell,
-so it overlaps whatever was filled before it and a minimum-error cut (cuts.py) can hide the seam.
+The canvas is the output (any size at least the source's), with the source at `origin`. Grid
+lines run along the source's edges, so the source is a block of whole cells that never changes;
+the ring around it is cut into cells about `cell` pixels on a side. Every cell is filled with
+one piece of the source (a translation), placed over a window that reaches `overlap` pixels
+beyond the cell, so it overlaps whatever was filled before it and a minimum-error cut (cuts.py)
+can hide the seam; the piece is matched on a wider `context` around that window.
 
-Order: ring after ring outward from the centre (Chebyshev distance in cells), so every cell is
-matched against known texture on the side facing the centre. Inside a ring, cells are split into
-"waves" whose windows cannot touch (no two cells of a wave are neighbours, diagonals included,
-modulo the canvas on a seamless axis): a whole wave is searched and cut in one batch of numpy
-work, and the result does not depend on the order inside a wave.
+Order: ring after ring outward from the source (Chebyshev distance in cells), so every cell is
+matched against known texture on the side facing the source. Inside a ring, cells are split
+into "waves" whose windows cannot touch (no two cells of a wave are neighbours, diagonals
+included, modulo the canvas on a seamless axis): a whole wave is searched and cut in one batch
+of numpy work, and the result does not depend on the order inside a wave.
 
-The grid has the same cells at every level of the pyramid (only their pixel edges scale), so a
-cell's piece at one level is the starting point of the same cell at the next.
+Every level of the pyramid has the same cells (`Layout` fixes how many per stretch of each axis;
+only their pixel edges scale), so a cell's piece at one level starts the same cell at the next.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+Spans = list[tuple[int, int]]
+
 
 @dataclass(frozen=True)
 class Cell:
-    index: int  # label of this cell's piece (0 is the centre, so cells count from 1)
+    index: int  # label of this cell's piece (0 is the source itself, so cells count from 1)
     rows: tuple[int, int]  # [start, stop) on the canvas
     cols: tuple[int, int]
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Sizes at full resolution, and how many cells each stretch of an axis is cut into."""
+
+    source: tuple[int, int]  # (h, w)
+    canvas: tuple[int, int]  # (H, W)
+    origin: tuple[int, int]  # the source's top-left on the canvas
+    counts: tuple[tuple[int, int, int], tuple[int, int, int]]  # per axis: cells before, across, after
+
+    @staticmethod
+    def plan(source, canvas, origin, cell: float) -> "Layout":
+        counts = []
+        for n, total, start in zip(source, canvas, origin):
+            before, after = start, total - start - n
+            counts.append(tuple(0 if length <= 0 else max(1, round(length / cell)) for length in (before, n, after)))
+        return Layout(tuple(source), tuple(canvas), tuple(origin), tuple(counts))
+
+    def scaled(self, factor: float) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """(source, canvas, origin) at a pyramid level `factor` times full resolution."""
+        source = tuple(max(1, round(n * factor)) for n in self.source)
+        origin = tuple(round(o * factor) for o in self.origin)
+        after = [round((c - o - n) * factor) for c, o, n in zip(self.canvas, self.origin, self.source)]
+        canvas = tuple(o + n + a for o, n, a in zip(origin, source, after))
+        return source, canvas, origin
+
+    def smallest_factor(self, min_cell: int) -> float:
+        """The smallest scale at which every cell is still `min_cell` pixels long."""
+        need = 0.0
+        for n, total, start, counts in zip(self.source, self.canvas, self.origin, self.counts):
+            for length, count in zip((start, n, total - start - n), counts):
+                if count:
+                    need = max(need, min_cell * count / length)
+        return need
+
+    @property
+    def expected_use(self) -> float:
+        """How often each source pixel is copied into the ring on average."""
+        h, w = self.source
+        return max(self.canvas[0] * self.canvas[1] - h * w, 1) / (h * w)
+
+
+@dataclass(frozen=True)
 class Grid:
     source: tuple[int, int]  # (h, w) of the source at this level
-    canvas: tuple[int, int]  # (2h, 2w)
+    canvas: tuple[int, int]
+    origin: tuple[int, int]
     overlap: int  # pixels a window reaches beyond its cell
     context: int  # pixels further out that a piece is matched on (not placed)
     wrap: tuple[bool, bool]
     waves: tuple[tuple[Cell, ...], ...]  # in fill order
 
     @property
-    def centre(self) -> tuple[int, int]:
-        """Canvas position of the source's top-left pixel: the centre piece's offset."""
-        return self.source[0] // 2, self.source[1] // 2
+    def cells(self) -> list[Cell]:
+        return [c for wave in self.waves for c in wave]
 
     def window(self, cell: Cell, grow: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Canvas row and column indices of the cell's window (the cell and `overlap` + `grow`
@@ -52,60 +97,52 @@ class Grid:
 
     def window_origin(self, cell: Cell, grow: int = 0) -> tuple[int, int]:
         """Unwrapped canvas position of that window's first pixel (negative when it wraps)."""
-        reach = self.overlap + grow
         out = []
-        for axis, (start, _) in ((0, cell.rows), (1, cell.cols)):
-            out.append(start - reach if self.wrap[axis] else max(0, start - reach))
+        for axis, span in ((0, cell.rows), (1, cell.cols)):
+            start = span[0] - self._reach(axis, span, grow)
+            out.append(start if self.wrap[axis] else max(0, start))
         return out[0], out[1]
+
+    def _reach(self, axis: int, span: tuple[int, int], grow: int) -> int:
+        reach = self.overlap + grow
+        if self.wrap[axis]:  # a window never wraps onto itself
+            reach = min(reach, (self.canvas[axis] - (span[1] - span[0])) // 2)
+        return reach
 
     def _span(self, axis: int, span: tuple[int, int], grow: int) -> np.ndarray:
         size = self.canvas[axis]
-        start, stop = span[0] - self.overlap - grow, span[1] + self.overlap + grow
+        reach = self._reach(axis, span, grow)
+        start, stop = span[0] - reach, span[1] + reach
         if self.wrap[axis]:
             return np.arange(start, stop) % size
         return np.arange(max(0, start), min(size, stop))
 
 
-def axis_cells(n: int, count: int) -> list[tuple[int, int]]:
-    """Spans of one canvas axis (2n long, the source at n // 2): `count` cells across the source,
-    `count // 2` across each side of the ring, in order."""
-    before, after = n // 2, n - n // 2
-    ring_cells = max(1, count // 2)
-    centre_cells = max(1, count)
-
-    def split(start: int, length: int, parts: int) -> list[tuple[int, int]]:
-        parts = max(1, min(parts, length))
-        edges = [start + round(i * length / parts) for i in range(parts + 1)]
-        return [(edges[i], edges[i + 1]) for i in range(parts)]
-
-    return split(0, before, ring_cells) + split(before, n, centre_cells) + split(before + n, after, ring_cells)
+def _split(start: int, length: int, parts: int) -> Spans:
+    if parts <= 0:
+        return []
+    edges = [start + round(i * length / parts) for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(parts)]
 
 
-def cell_counts(source: tuple[int, int], pieces: int) -> tuple[int, int]:
-    """Cells across the source on each axis: `pieces` on the shorter side, the same cell size on
-    the longer one; always even so that the ring has the same number of cells on both sides."""
-    short = min(source)
-    side = short / pieces
-    return tuple(max(2, 2 * round(n / side / 2)) for n in source)
-
-
-def build_grid(source: tuple[int, int], counts: tuple[int, int], overlap_fraction: float,
-               context_fraction: float, wrap: tuple[bool, bool]) -> Grid:
-    """The grid of one pyramid level: cells, overlap and the waves in fill order."""
-    h, w = source
-    spans = [axis_cells(h, counts[0]), axis_cells(w, counts[1])]
-    ring = [len(spans[a]) - counts[a] for a in (0, 1)]  # ring cells on both sides together
-    lo = [r // 2 for r in ring]
-    hi = [lo[a] + counts[a] - 1 for a in (0, 1)]  # centre cell index range, inclusive
+def build_grid(layout: Layout, factor: float, overlap_fraction: float, context_fraction: float,
+               wrap: tuple[bool, bool]) -> Grid:
+    """The grid of one pyramid level: cells, overlap, context and the waves in fill order."""
+    source, canvas, origin = layout.scaled(factor)
+    spans, centre_range = [], []
+    for axis in (0, 1):
+        before, across, after = layout.counts[axis]
+        o, n, c = origin[axis], source[axis], canvas[axis]
+        spans.append(_split(0, o, before) + _split(o, n, across) + _split(o + n, c - o - n, after))
+        centre_range.append((before, before + across - 1))
     smallest = min(b - a for axis in spans for a, b in axis)
     overlap = max(1, int(round(smallest * overlap_fraction)))
     context = int(round(smallest * context_fraction))
     shape = (len(spans[0]), len(spans[1]))
 
     def distance(iy: int, ix: int) -> int:
-        dy = max(lo[0] - iy, iy - hi[0], 0)
-        dx = max(lo[1] - ix, ix - hi[1], 0)
-        return max(dy, dx)
+        (ly, hy), (lx, hx) = centre_range
+        return max(max(ly - iy, iy - hy, 0), max(lx - ix, ix - hx, 0))
 
     rings: dict[int, list[tuple[int, int]]] = {}
     for iy in range(shape[0]):
@@ -113,11 +150,11 @@ def build_grid(source: tuple[int, int], counts: tuple[int, int], overlap_fractio
             d = distance(iy, ix)
             if d:
                 rings.setdefault(d, []).append((iy, ix))
-    centre_y, centre_x = (lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2
-    labels = {}
+    mid_y, mid_x = (sum(centre_range[0]) / 2, sum(centre_range[1]) / 2)
+    labels: dict[tuple[int, int], int] = {}
     waves = []
     for d in sorted(rings):
-        members = sorted(rings[d], key=lambda c: np.arctan2(c[0] - centre_y, c[1] - centre_x))
+        members = sorted(rings[d], key=lambda c: math.atan2(c[0] - mid_y, c[1] - mid_x))
         colours: dict[tuple[int, int], int] = {}
         for cell in members:
             taken = {colours[o] for o in colours if _touch(cell, o, shape, wrap)}
@@ -129,8 +166,7 @@ def build_grid(source: tuple[int, int], counts: tuple[int, int], overlap_fractio
                     labels[(iy, ix)] = len(labels) + 1
                     wave.append(Cell(labels[(iy, ix)], spans[0][iy], spans[1][ix]))
             waves.append(tuple(wave))
-    canvas = (spans[0][-1][1], spans[1][-1][1])
-    return Grid((h, w), canvas, overlap, context, tuple(wrap), tuple(waves))
+    return Grid(source, canvas, origin, overlap, context, tuple(wrap), tuple(waves))
 
 
 def _touch(a, b, shape, wrap) -> bool:

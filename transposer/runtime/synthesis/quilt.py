@@ -1,7 +1,7 @@
 """One level of the pyramid: fill the ring cell by cell, each with a piece of the source.
 
 State of a level: `labels` (canvas-sized, int32): which piece every canvas pixel copies
-(-1 nothing yet, 0 the centre, k the piece of cell k), and `offsets[k]` = (dy, dx), the piece's
+(-1 nothing yet, 0 the source itself, k the piece of cell k), and `offsets[k]` = (dy, dx), the piece's
 translation (canvas position - source position). Colours are never stored: a window's current
 pixels are gathered from the source through labels and offsets when the window is visited.
 
@@ -24,7 +24,7 @@ class Level:
         self.source = source  # (h, w, 3) float32 guide at this level
         n_cells = sum(len(w) for w in grid.waves)
         self.labels = np.full(grid.canvas, -1, np.int32)
-        cy, cx = grid.centre
+        cy, cx = grid.origin
         h, w = grid.source
         self.labels[cy:cy + h, cx:cx + w] = 0
         self.offsets = np.zeros((n_cells + 1, 2), np.int64)

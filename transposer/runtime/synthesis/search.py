@@ -35,7 +35,7 @@ class Settings:
     network: float = 0.15  # share of the matching error forgiven near the network's proposal
     network_radius: int = 2  # coarse pixels
     radius: int = 1  # local search radius at finer levels, in that level's pixels
-    samples: int = 3000  # overlap pixels compared per candidate at finer levels
+    samples: int = 1500  # context pixels compared per candidate at finer levels
 
 
 @dataclass
@@ -58,7 +58,8 @@ class SourceSpectra:
         self.source = source
         self.shape = source.shape[:2]
         self.margin = margin
-        pad = ((margin, margin), (margin, margin))
+        # zero padding to at least H + 2 margin, rounded up to a size pocketfft is fast at
+        pad = [(margin, _fast_length(n + 2 * margin) - n - margin) for n in self.shape]
         planes = np.stack([np.pad(source[:, :, c], pad) for c in range(source.shape[2])])
         inside = np.pad(np.ones(self.shape, np.float32), pad)
         self.padded = planes.shape[1:]
@@ -68,13 +69,28 @@ class SourceSpectra:
         self.variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6  # per channel
 
 
+def _fast_length(n: int) -> int:
+    """The smallest m >= n with no prime factor above 5."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
 def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, expected_use: float,
                settings: Settings, rng: np.random.Generator) -> list[tuple[int, int]]:
     """Choose an offset (canvas - source) for every query by full search over the source.
 
     The masked, weighted difference over the part of the context that falls inside the source:
         sum w V (O - S)^2 = corr(w O^2, V) - 2 corr(w O, S) + corr(w, S^2),   count = corr(w, V)
-    with V the source's indicator; correlation index c = the placement window's source corner."""
+    with V the source's indicator (the source is zero outside it); correlation index c = the
+    placement window's source corner. Exact: the sum is a small difference of large terms, so
+    no term may be approximated."""
     H, W = spectra.shape
     Hp, Wp = spectra.padded
     m = spectra.margin
@@ -90,10 +106,10 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
         kernels[k, 1:C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * w[:, :, None]).transpose(2, 0, 1)
         kernels[k, C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * q.old).sum(axis=2) * w
     spectrum = np.conj(np.fft.rfft2(kernels))  # (n, C + 2, Hp, Wp//2+1)
-    total = spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
-    total -= 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1)
-    ssd = np.fft.irfft2(total, s=(Hp, Wp))
-    count = np.fft.irfft2(spectrum[:, 0] * spectra.inside[None], s=(Hp, Wp))
+    sums = np.stack([spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
+                     - 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1),
+                     spectrum[:, 0] * spectra.inside[None]], axis=1)
+    ssd, count = np.moveaxis(np.fft.irfft2(sums, s=(Hp, Wp)), 1, 0)
     integral = np.pad(usage, ((1, 0), (1, 0))).cumsum(axis=0).cumsum(axis=1)
     chosen = []
     for k, q in enumerate(queries):
@@ -103,8 +119,12 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
         counted = count[k, :ny, :nx]
         error = np.maximum(ssd[k, :ny, :nx], 0.0) / (C * np.maximum(counted, 1e-6))
         error[counted < 0.3 * weight_sum] = np.inf  # too little of the context lies in the source
-        if q.proposal is not None:
-            error[_disc(q.origin, q.proposal, settings.network_radius, ny, nx)] *= 1.0 - settings.network
+        if q.proposal is not None:  # near the proposal the error counts less; ties go to it
+            near = _disc(q.origin, q.proposal, settings.network_radius, ny, nx)
+            bonus = np.full(error.shape, 1e-6 * (1.0 + spectra.variance))
+            bonus[near] = 0.0
+            error = error + bonus
+            error[near] *= 1.0 - settings.network
         use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
                + integral[:ny, :nx]) / (h * w)
         cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
@@ -139,29 +159,27 @@ def local(source: np.ndarray, query: Query, start: tuple[int, int], settings: Se
     h, w = query.shape
     ys, xs = np.nonzero(query.filled)
     if len(ys) > settings.samples:
-        keep = rng.choice(len(ys), settings.samples, replace=False, p=None)
+        keep = rng.choice(len(ys), settings.samples, replace=False)
         ys, xs = ys[keep], xs[keep]
     old = query.old[ys, xs]  # (P, C)
     weight = query.weight[ys, xs]
-    # context pixel (i, j) sits at canvas context_origin + (i, j); its source is that - offset
-    cy, cx = ys + query.context_origin[0], xs + query.context_origin[1]
     r = settings.radius
-    best, best_cost = None, np.inf
-    for dy in range(start[0] - r, start[0] + r + 1):
-        for dx in range(start[1] - r, start[1] + r + 1):
-            sy, sx = query.origin[0] - dy, query.origin[1] - dx
-            if not (0 <= sy <= H - h and 0 <= sx <= W - w):
-                continue
-            py, px = cy - dy, cx - dx
-            inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
-            if not inside.any():
-                continue
-            diff = source[py[inside], px[inside]] - old[inside]
-            c = float(np.einsum("ij,ij,i->", diff, diff, weight[inside])) / max(float(weight[inside].sum()), 1e-6)
-            if c < best_cost:
-                best, best_cost = (dy, dx), c
-    if best is None:  # rounding pushed every candidate out: clamp the start inside
-        sy = min(max(query.origin[0] - start[0], 0), H - h)
-        sx = min(max(query.origin[1] - start[1], 0), W - w)
-        best = (query.origin[0] - sy, query.origin[1] - sx)
-    return best
+    steps = np.arange(-r, r + 1)
+    dy = (start[0] + steps[:, None] + 0 * steps[None, :]).ravel()  # (K,) candidate offsets
+    dx = (start[1] + 0 * steps[:, None] + steps[None, :]).ravel()
+    sy, sx = query.origin[0] - dy, query.origin[1] - dx  # the placement window's source corner
+    allowed = (sy >= 0) & (sy <= H - h) & (sx >= 0) & (sx <= W - w)
+    if not allowed.any():  # rounding pushed every candidate out: clamp the start inside
+        sy0 = min(max(query.origin[0] - start[0], 0), H - h)
+        sx0 = min(max(query.origin[1] - start[1], 0), W - w)
+        return query.origin[0] - sy0, query.origin[1] - sx0
+    dy, dx = dy[allowed], dx[allowed]
+    # context pixel (i, j) sits at canvas context_origin + (i, j); its source is that - offset
+    py = (ys + query.context_origin[0])[None, :] - dy[:, None]  # (K, P)
+    px = (xs + query.context_origin[1])[None, :] - dx[:, None]
+    inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
+    diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - old[None]  # (K, P, C)
+    counted = weight[None, :] * inside
+    cost = np.einsum("kpc,kpc,kp->k", diff, diff, counted) / np.maximum(counted.sum(axis=1), 1e-6)
+    best = int(cost.argmin())
+    return int(dy[best]), int(dx[best])
