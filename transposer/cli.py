@@ -14,7 +14,9 @@ temporary files.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -68,11 +70,9 @@ class LazyGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        from transposer.runtime.files import Terminated, first_line, terminate_on_signals
-
+        previous = _catch_termination()
         try:
-            with terminate_on_signals():  # SIGTERM / SIGHUP unwind like Ctrl-C: no partial file
-                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as error:  # a bare `transposer`: help, success
             click.echo(error.ctx.get_help())
             sys.exit(0)
@@ -83,11 +83,40 @@ class LazyGroup(click.Group):
             _fail(error.format_message(), error.exit_code)
         except (click.Abort, KeyboardInterrupt):
             _fail("interrupted", 130)
-        except Terminated as error:
-            _fail(f"interrupted: {error}", 128 + error.signum)
         except OSError as error:  # a file-system failure no command caught: one line naming the path
+            from transposer.runtime.files import first_line
+
             _fail(first_line(error), 1)
+        except BaseException as error:  # files.Terminated, from the handler below
+            files = sys.modules.get("transposer.runtime.files")
+            if files is None or not isinstance(error, files.Terminated):
+                raise
+            _fail(f"interrupted: {error}", 128 + error.signum)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _catch_termination() -> dict:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (so atomic writes remove their temporary files) and
+    end in one `Error: interrupted` line. Installed without importing the runtime, which
+    `--version` and `--help` never load. Returns the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def terminate(signum, frame):
+        from transposer.runtime.files import Terminated, remove_live_temps
+
+        remove_live_temps()
+        raise Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, terminate)
+    return previous
 
 
 def _fail(message: str, code: int) -> None:

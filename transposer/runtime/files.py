@@ -4,8 +4,8 @@ error text, the list of image suffixes, the normal-map name rule, and the memory
 Atomic writes: the data goes to a hidden temporary file in the target's folder, is flushed to
 disk (fsync), then renamed over the target (os.replace, atomic on POSIX and Windows). The
 temporary file is created with mode 0666 so the umask applies as to any new file; an overwrite
-keeps the target's mode. A failure, Ctrl-C, or SIGTERM / SIGHUP while
-`terminate_on_signals()` is in force removes the temporary file: the target is either the old
+keeps the target's mode. A failure, Ctrl-C, or SIGTERM / SIGHUP (where the
+front end turns them into Terminated, as `transposer` does) removes the temporary file: the target is either the old
 file or the whole new one.
 """
 
@@ -18,8 +18,7 @@ import signal
 import stat
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
-from contextlib import contextmanager
+from typing import Callable
 
 # Every suffix the runtime reads (transposer.runtime.imageio decodes them all). Front ends that
 # list, filter or accept images use this one tuple.
@@ -65,7 +64,7 @@ _LIVE_LOCK = threading.Lock()
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived (raised by terminate_on_signals): unwinds like Ctrl-C."""
+    """SIGTERM or SIGHUP arrived (raised by a front end's signal handler): unwinds like Ctrl-C."""
 
     def __init__(self, signum: int):
         super().__init__(f"terminated by {signal.Signals(signum).name}")
@@ -150,30 +149,6 @@ def remove_live_temps() -> None:
             pass
 
 
-@contextmanager
-def terminate_on_signals(signums=("SIGTERM", "SIGHUP")) -> Iterator[None]:
-    """While in force (main thread only), SIGTERM and SIGHUP remove the temporary files being
-    written and raise Terminated, so the program unwinds like Ctrl-C and leaves nothing behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        remove_live_temps()
-        raise Terminated(signum)
-
-    previous = {}
-    for name in signums:
-        number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
 def check_folder_writable(folder: str | os.PathLike) -> None:
     """Raise OSError (naming the folder) unless a file can be created in `folder`: a read-only
     mount, an immutable folder, missing permissions. Creates and removes a hidden probe file,
@@ -239,5 +214,5 @@ def parse_bytes(text: str) -> int:
 
 
 __all__ = ["IMAGE_SUFFIXES", "PILLOW_SUFFIXES", "is_normal_map_name", "first_line", "atomic_write", "write_bytes_atomic",
-           "write_text_atomic", "terminate_on_signals", "Terminated", "check_folder_writable", "available_memory",
+           "write_text_atomic", "remove_live_temps", "Terminated", "check_folder_writable", "available_memory",
            "format_bytes", "parse_bytes", "temp_path_for"]
