@@ -61,6 +61,10 @@ def test_atomic_write_follows_the_umask_keeps_modes_and_leaves_nothing(tmp_path)
     os.chmod(tmp_path / "a.txt", 0o600)
     write_text_atomic(tmp_path / "a.txt", "two")
     assert (tmp_path / "a.txt").read_text() == "two" and (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "a.txt", 0o444)  # a read-only target keeps its mode too
+    write_text_atomic(tmp_path / "a.txt", "two")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o444
+    os.chmod(tmp_path / "a.txt", 0o600)
 
     def fail(temp):
         with open(temp, "w") as handle:

@@ -4,10 +4,13 @@
     transposer expand bricks_color.png --with bricks_normal.png --with bricks_rough.png -o out/ --scale 4
     transposer expand textures/ -o expanded/ --size 2048x1024 --seamless xy --json
 
-Everything that can be checked is checked before the first output is written: the options,
-every input (readable, large enough for the model, companions of the same size) and every
-output path (its folder exists, it is no input, it does not exist unless --overwrite).
-Outputs are written atomically, so a failure never leaves a partial file.
+Everything that can be checked is checked before the expansion starts: the options, every
+input's header (the pixel limit, --max-pixels / $TRANSPOSER_MAX_PIXELS; large enough for the
+model; companions of the same size), the memory the job needs against what the machine has
+available ($TRANSPOSER_MEMORY_LIMIT overrides), and every output path (its folder exists and
+accepts a new file, it is no input, it does not exist unless --overwrite, its format takes the
+image). Outputs are written atomically, so a failure, Ctrl-C, SIGTERM or SIGHUP never leaves a
+partial file; new files get the umask's permissions, an overwrite keeps the old file's mode.
 """
 
 from __future__ import annotations

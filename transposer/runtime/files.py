@@ -97,7 +97,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         write(temp)
         if mode is not None:
             os.chmod(temp, mode)
-        with open(temp, "rb+") as handle:  # the data must be on disk before the rename is
+        with open(temp, "rb") as handle:  # the data must be on disk before the rename is (a 0444 mode is fine)
             os.fsync(handle.fileno())
         os.replace(temp, path)
         _fsync_folder(folder)
