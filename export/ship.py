@@ -43,6 +43,7 @@ REGISTRY_FILE = "registry.json"
 # test can check that a real kill at that point leaves a registry the runtime accepts.
 KILL_ENV = "TRANSPOSER_SHIP_KILL_AT"
 STEPS = ("staged", "registry-names-staged", "model-replaced", "registry-final")
+DESCRIPTION = "Transposer, paper encoder, 2x expansion"   # the registry description by default
 
 
 def _staged_name(name: str) -> str:
@@ -237,7 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run", help="training run folder (holds snapshot.safetensors)")
     ap.add_argument("--name", default="default", help="registry name (default: default)")
     ap.add_argument("--provisional", action="store_true", help="mark the model provisional")
-    ap.add_argument("--description", default="Transposer, paper encoder, 2x expansion")
+    ap.add_argument("--description", default=DESCRIPTION, help=f"registry description (default: {DESCRIPTION!r})")
     ap.add_argument("--models-dir", default=None,
                     help="folder holding registry.json (default: the package's transposer/runtime/models)")
     ap.add_argument("--recover", action="store_true",

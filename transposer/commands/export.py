@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from export.ship import DESCRIPTION   # stdlib-only at import: --help stays fast
+
 
 @click.command("export")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True),
@@ -27,11 +29,11 @@ import click
                    "that entry. Default: none; give --out or --ship.")
 @click.option("--provisional", is_flag=True,
               help="With --ship: mark the model provisional in the registry. Default: off.")
-@click.option("--description", default="Transposer, paper encoder, 2x expansion", show_default=True,
-              help="With --ship: the registry description. Default: shown.")
+@click.option("--description", default=DESCRIPTION,
+              help=f"With --ship: the registry description. Default: {DESCRIPTION!r}.")
 @click.option("--fp16", is_flag=True,
               help="With --out: store the weights in float16 (needs onnxconverter-common). Default: off (float32).")
-@click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True,
+@click.option("--opset", type=click.IntRange(min=18), default=18,
               help="With --out: ONNX opset, >= 18 (the FFT needs DFT). Default: 18.")
 def command(checkpoint, out, ship_name, provisional, description, fp16, opset):
     """Export a trained checkpoint to ONNX (a file, or the package's model registry)."""
@@ -39,7 +41,7 @@ def command(checkpoint, out, ship_name, provisional, description, fp16, opset):
         raise click.UsageError("give exactly one of --out FILE.onnx or --ship NAME")
     if ship_name is not None and (fp16 or opset != 18):
         raise click.UsageError("--fp16 and --opset apply to --out only (a shipped model is float32, opset 18)")
-    if out is not None and (provisional or description != "Transposer, paper encoder, 2x expansion"):
+    if out is not None and (provisional or description != DESCRIPTION):
         raise click.UsageError("--provisional and --description apply to --ship only")
     try:
         if out is not None:
