@@ -302,3 +302,13 @@ def test_a_bad_tiff_orientation_is_reported(tmp_path):
     tifffile.imwrite(tmp_path / "o.tif", np.zeros((4, 5), np.uint8), extratags=[(274, 3, 1, 12, True)])
     data = read_image(tmp_path / "o.tif")
     assert data.pixels.shape == (4, 5, 1) and "EXIF orientation 12 is not one of 1-8" in data.warnings[0]
+
+
+def test_png_writer_without_zlib_ng_falls_back_to_zlib(tmp_path, monkeypatch):
+    import zlib
+
+    monkeypatch.setattr(imageio, "_deflate", zlib)
+    monkeypatch.setattr(imageio, "_PNG_LEVEL", 1)
+    pixels = np.random.default_rng(5).integers(0, 256, (200, 33, 3)) / np.float32(255)
+    write_image(tmp_path / "z.png", pixels.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "z.png")), np.round(pixels * 255))
