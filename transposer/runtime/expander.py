@@ -1,25 +1,35 @@
 """Expander: one validated onnxruntime session, reused for any number of expansions.
 
 Everything a call needs lives in local variables, so one Expander may serve several threads
-(onnxruntime's `run` is thread-safe). A call is a sequence of 2x passes over a stack of layers:
+(onnxruntime's `run` is thread-safe). A call works on a stack of layers,
 
     layers = [RGB (3) | alpha (0/1) | companion channels ...]     (H, W, C) float32
+
+and is a short pipeline: validate the options, then arrange the output, then place every layer.
+
+synthesis="coherent" (default):
+    network   the Transposer proposes an arrangement of its 2x canvas (`coords`), run on the input
+              or on a copy of at most PROPOSAL_SIDE px (the proposal is per cell, so that suffices);
+    synthesis the whole output, any size, is arranged in one go at full resolution from pieces
+              of the input (runtime/synthesis), starting from the proposal;
+    placement every layer is sampled at the result (warp.py, by blocks of rows): whole-pixel
+              copies, so colour, alpha, companions, 16-bit and HDR values stay registered and
+              exact, the input is kept exactly, and a seamless axis tiles at the requested size.
+
+synthesis="network" (the raw Transposer, the paper's method): repeated 2x passes,
     pass:   network(guide RGB) -> output RGB + coords (where each output pixel came from)
             RGB of LDR images                  <- network output
             RGB of HDR images, alpha, companions <- the layer sampled at coords (warp.py)
             the known centre                   <- the pass's input, exactly
-
-Pass sizes (docs/design.md, "The ONNX model contract"):
-- input side <= analysis_size: one network call at full resolution (padded to the model's input
-  multiple, padding.py);
-- larger, large="warp" (default): the network runs on a copy downscaled to analysis_size, its
-  coordinates are upsampled, and every layer, colour included, is sampled from the full-resolution
-  input by blocks of rows: bounded memory and full detail, without the decoder's refinement
-  (ONNX Runtime's DFT is slow on CPU, so the global FFT part must stay small);
-- larger, large="tiles": the canvas is grown ring by ring with full network calls on windows of
-  analysis_size (tiling.py): the decoder everywhere, many calls (for fast GPUs).
-The last canvas is cropped around the input (or, on a seamless axis, resampled periodically) to
-the requested size.
+  - input side <= analysis_size: one network call at full resolution (padded to the model's
+    input multiple, padding.py);
+  - larger, large="warp" (default): the network runs on a copy downscaled to analysis_size, its
+    coordinates are upsampled, and every layer is sampled from the full-resolution input by
+    blocks of rows (ONNX Runtime's DFT is slow on CPU, so the global FFT part must stay small);
+  - larger, large="tiles": the canvas is grown ring by ring with full network calls on windows of
+    analysis_size (tiling.py): the decoder everywhere, many calls (for fast GPUs).
+  The last canvas is cropped around the input (or, on a seamless axis, resampled periodically)
+  to the requested size.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ SEAMLESS = (None, "x", "y", "xy")
 # "coherent": the network's coordinates refined by the synthesis stage (runtime/synthesis);
 # "network": the raw Transposer output (the paper's method), for comparison and reproduction.
 SYNTHESIS_MODES = opts.SYNTHESIS.choices
+PROPOSAL_SIDE = 128  # the network's training input: with synthesis it proposes at this size at most
 
 
 @dataclass(frozen=True)
@@ -189,12 +200,14 @@ class Expander:
         h, w, _ = layers.shape
         guide = _guide(layers[:, :, :3], hdr)
         network_rng = np.random.default_rng([seed, 0, 0])
-        if max(h, w) <= self.analysis_size:
+        # the network proposes at its training scale at most: a proposal per cell needs no more
+        side = min(self.analysis_size, PROPOSAL_SIDE)
+        if max(h, w) <= side:
             fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
             _, coords = self._run_network(pad_layers(guide, fits), wrap, noise_mix, network_rng)
             proposed = proposal.from_padded(coords, fits)
         else:
-            small = self._analysis_shape(h, w)
+            small = self._analysis_shape(h, w, side)
             copy = np.clip(periodic_resize(guide, small[0], small[1], wrap), 0.0, 1.0)
             _, coords = self._run_network(copy, wrap, noise_mix, network_rng)
             proposed = proposal.from_downscaled(coords, (h, w), small)
@@ -202,7 +215,7 @@ class Expander:
         origin = ((target[0] - h) // 2, (target[1] - w) // 2)
         pieces = synthesize(guide, target, origin, wrap, np.random.default_rng([seed, 0, 1]),
                             proposal.on_canvas(proposed, (h, w), origin), on_level=tick)
-        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick)
+        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick, whole_pixels=True)
 
     # --- the raw network: repeated 2x passes ---------------------------------------------------
     def _expand_network(self, layers, passes, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
@@ -274,9 +287,10 @@ class Expander:
         canvas[h // 2: h // 2 + h, w // 2: w // 2 + w] = layers
         return canvas
 
-    def _analysis_shape(self, h: int, w: int) -> tuple[int, int]:
-        """The size of the downscaled copy the network sees for a pass above the analysis size."""
-        factor = self.analysis_size / max(h, w)
+    def _analysis_shape(self, h: int, w: int, side: Optional[int] = None) -> tuple[int, int]:
+        """The size of the downscaled copy the network sees for an input above `side` (default:
+        the analysis size)."""
+        factor = (side or self.analysis_size) / max(h, w)
         return tuple(max(2 * self.input_multiple, int(n * factor) // self.input_multiple * self.input_multiple)
                      for n in (h, w))
 

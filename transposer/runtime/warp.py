@@ -54,14 +54,25 @@ def _corners(c: np.ndarray, n: int, wrap: bool) -> tuple[np.ndarray, np.ndarray]
     return base.astype(np.int64), (c - base).astype(np.float32)
 
 
+def gather(values: np.ndarray, cy: np.ndarray, cx: np.ndarray, wrap=(False, False)) -> np.ndarray:
+    """Whole-pixel positions: an exact copy, four times cheaper than bilinear."""
+    height, width, channels = values.shape
+    iy = cy.astype(np.int64) % height if wrap[0] else np.clip(cy.astype(np.int64), 0, height - 1)
+    ix = cx.astype(np.int64) % width if wrap[1] else np.clip(cx.astype(np.int64), 0, width - 1)
+    return values.reshape(-1, channels)[iy * width + ix]
+
+
 def sample(values: np.ndarray, coords: CoordsFn, out_shape: tuple[int, int], wrap=(False, False),
-           block_rows: int = BLOCK_ROWS, on_block: Callable[[], None] | None = None) -> np.ndarray:
-    """(H, W, C) sampled at coords(r0, r1) for every block of output rows -> (Ho, Wo, C)."""
+           block_rows: int = BLOCK_ROWS, on_block: Callable[[], None] | None = None,
+           whole_pixels: bool = False) -> np.ndarray:
+    """(H, W, C) sampled at coords(r0, r1) for every block of output rows -> (Ho, Wo, C);
+    whole_pixels: the coordinates are integers (a copy, see gather)."""
     out = np.empty((out_shape[0], out_shape[1], values.shape[2]), np.float32)
+    pick = gather if whole_pixels else bilinear
     for r0 in range(0, out_shape[0], block_rows):
         r1 = min(r0 + block_rows, out_shape[0])
         cy, cx = coords(r0, r1)
-        out[r0:r1] = bilinear(values, cy, cx, wrap)
+        out[r0:r1] = pick(values, cy, cx, wrap)
         if on_block is not None:
             on_block()
     return out

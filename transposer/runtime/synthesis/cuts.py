@@ -64,16 +64,36 @@ def strips_of(cell: int, error: np.ndarray, filled: np.ndarray, fixed: np.ndarra
     return out
 
 
+BATCH_CELLS = 64 * 1024 * 1024  # elements of one batch's cost table (bounds memory at any size)
+
+
 def solve(strips: list[Strip]) -> list[np.ndarray]:
-    """The cut t (L,) of every strip, all strips in one dynamic programme."""
+    """The cut t (L,) of every strip: strips of similar size solved together, in batches."""
+    out: list = [None] * len(strips)
+    order = sorted(range(len(strips)), key=lambda k: strips[k].error.size)
+    batch: list[int] = []
+    for k in order + [None]:
+        if k is not None:
+            L, D = strips[k].error.shape
+            if not batch or (len(batch) + 1) * L * (D + 1) <= BATCH_CELLS:
+                batch.append(k)
+                continue
+        for index, cut in zip(batch, _solve_batch([strips[i] for i in batch])):
+            out[index] = cut
+        batch = [k] if k is not None else []
+    return out
+
+
+def _solve_batch(strips: list[Strip]) -> list[np.ndarray]:
+    """One dynamic programme over every strip in the batch at once."""
     if not strips:
         return []
     n = len(strips)
     length = max(s.error.shape[0] for s in strips)
     depth = max(s.error.shape[1] for s in strips)
-    cost = np.zeros((n, length, depth + 1), np.float64)
+    cost = np.zeros((n, length, depth + 1), np.float32)
     scale = max(float(max(s.error.max() for s in strips)), 1e-6)
-    big = 1e4 * scale * length
+    big = 10.0 * scale * (length + 1)  # more than any legal path costs
     ts = np.arange(depth + 1)
     for k, s in enumerate(strips):
         L, D = s.error.shape
@@ -84,14 +104,19 @@ def solve(strips: list[Strip]) -> list[np.ndarray]:
         cost[k, :L][bad] += big
         cost[k, :L, D + 1:] = big  # deeper than this strip
     back = np.zeros((n, length, depth + 1), np.int8)
-    acc = cost[:, 0].copy()
-    inf = np.full((n, 1), np.inf)
+    acc = cost[:, 0].astype(np.float64)
+    best = np.empty_like(acc)
     for i in range(1, length):
-        options = np.stack([np.concatenate([inf, acc[:, :-1]], axis=1), acc,
-                            np.concatenate([acc[:, 1:], inf], axis=1)])
-        choice = options.argmin(axis=0)
-        back[:, i] = choice - 1
-        acc = cost[:, i] + np.take_along_axis(options, choice[None], axis=0)[0]
+        # from t - 1, t or t + 1 in the row before: the cheapest, and which it was
+        best[:] = acc
+        step = back[:, i]
+        from_below = acc[:, :-1] < best[:, 1:]
+        best[:, 1:][from_below] = acc[:, :-1][from_below]
+        step[:, 1:][from_below] = -1
+        from_above = acc[:, 1:] < best[:, :-1]
+        best[:, :-1][from_above] = acc[:, 1:][from_above]
+        step[:, :-1][from_above] = 1
+        acc = cost[:, i] + best
     t = np.empty((n, length), np.int64)
     t[:, -1] = acc.argmin(axis=1)
     rows = np.arange(n)

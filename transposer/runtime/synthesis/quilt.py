@@ -21,7 +21,8 @@ from .grid import Cell, Grid
 class Level:
     def __init__(self, grid: Grid, source: np.ndarray):
         self.grid = grid
-        self.source = source  # (h, w, 3) float32 guide at this level
+        self.source = source  # (h, w, C) float32 features at this level
+        self.flat = source.reshape(-1, source.shape[2])
         n_cells = sum(len(w) for w in grid.waves)
         self.labels = np.full(grid.canvas, -1, np.int32)
         cy, cx = grid.origin
@@ -31,51 +32,71 @@ class Level:
         self.offsets[0] = (cy, cx)
 
     # --- reading the canvas --------------------------------------------------------------
-    def source_positions(self, ys: np.ndarray, xs: np.ndarray, offset) -> tuple[np.ndarray, np.ndarray]:
-        """Source positions of canvas rows ys x columns xs under a translation (broadcast)."""
+    def source_index(self, ys: np.ndarray, xs: np.ndarray, oy, ox) -> np.ndarray:
+        """Flat source index of canvas positions (ys, xs) under translations (oy, ox), broadcast."""
         H, W = self.grid.canvas
-        sy, sx = ys - offset[0], xs - offset[1]
+        h, w = self.grid.source
+        sy, sx = ys - oy, xs - ox
         if self.grid.wrap[0]:
             sy = sy % H
         if self.grid.wrap[1]:
             sx = sx % W
-        sy, sx = np.broadcast_arrays(np.clip(sy, 0, self.grid.source[0] - 1), np.clip(sx, 0, self.grid.source[1] - 1))
-        return sy, sx
+        return np.clip(sy, 0, h - 1) * w + np.clip(sx, 0, w - 1)
 
     def window_pixels(self, ys, xs, labels) -> np.ndarray:
-        """(h, w, 3) current colours of a window (zero where nothing is placed)."""
+        """(h, w, C) current features of a window (zero where nothing is placed)."""
         lab = np.maximum(labels, 0)
-        sy, sx = self.source_positions(ys[:, None], xs[None, :], (self.offsets[lab, 0], self.offsets[lab, 1]))
-        out = self.source[sy, sx]
+        out = self.flat[self.source_index(ys[:, None], xs[None, :], self.offsets[lab, 0], self.offsets[lab, 1])]
         out[labels < 0] = 0.0
         return out
 
     def piece_pixels(self, ys, xs, offset) -> np.ndarray:
-        sy, sx = self.source_positions(ys[:, None], xs[None, :], offset)
-        return self.source[sy, sx]
+        return self.flat[self.source_index(ys[:, None], xs[None, :], offset[0], offset[1])]
 
     def _unwrapped(self, origin: tuple[int, int], shape: tuple[int, int]):
         """Window positions in unwrapped canvas coordinates."""
         return origin[0] + np.arange(shape[0]), origin[1] + np.arange(shape[1])
 
-    def _query(self, cell: Cell, proposals: dict | None) -> tuple[search.Query, tuple]:
+    def _context(self, cell: Cell):
+        """The cell's context window: canvas indices, labels, and the matching weight (1 over
+        the placement window, falling to 0.3 at the context's edge, 0 where nothing is held)."""
         grid = self.grid
         ys, xs = grid.window(cell, grid.context)
         labels = self.labels[np.ix_(ys, xs)]
-        filled = labels >= 0
         origin, context_origin = grid.window_origin(cell), grid.window_origin(cell, grid.context)
-        py, px = grid.window(cell)
+        h, w = (len(a) for a in grid.window(cell))
         top, left = origin[0] - context_origin[0], origin[1] - context_origin[1]
-        # matching weight: 1 over the placement window, falling to 0.3 at the context's edge
-        dy = np.maximum(np.maximum(top - np.arange(len(ys)), np.arange(len(ys)) - (top + len(py) - 1)), 0)
-        dx = np.maximum(np.maximum(left - np.arange(len(xs)), np.arange(len(xs)) - (left + len(px) - 1)), 0)
-        reach = max(grid.context, 1)
-        weight = (1.0 - 0.7 * np.maximum(dy[:, None], dx[None, :]) / reach).astype(np.float32) * filled
-        query = search.Query(origin, (len(py), len(px)), context_origin, filled,
-                             self.window_pixels(ys, xs, labels), weight,
-                             None if proposals is None else proposals.get(cell.index))
-        inner = (slice(top, top + len(py)), slice(left, left + len(px)))
-        return query, (cell, py, px, labels[inner], inner)
+        dy = np.maximum(np.maximum(top - np.arange(len(ys)), np.arange(len(ys)) - (top + h - 1)), 0)
+        dx = np.maximum(np.maximum(left - np.arange(len(xs)), np.arange(len(xs)) - (left + w - 1)), 0)
+        falloff = 1.0 - 0.7 * np.maximum(dy[:, None], dx[None, :]) / max(grid.context, 1)
+        weight = falloff.astype(np.float32) * (labels >= 0)
+        return ys, xs, labels, weight, origin, context_origin, (h, w)
+
+    def _query(self, cell: Cell, proposals: dict | None) -> search.Query:
+        """The whole context, for the exhaustive search (the coarsest level only: small)."""
+        ys, xs, labels, weight, origin, context_origin, shape = self._context(cell)
+        return search.Query(origin, shape, context_origin, labels >= 0, self.window_pixels(ys, xs, labels),
+                            weight, None if proposals is None else proposals.get(cell.index))
+
+    def _sample(self, cell: Cell, count: int, rng: np.random.Generator) -> search.Sample:
+        """A random sample of the held context pixels, for the local search: its cost, and its
+        memory, do not grow with the image."""
+        grid = self.grid
+        ys, xs = grid.window(cell, grid.context)
+        origin, context_origin = grid.window_origin(cell), grid.window_origin(cell, grid.context)
+        h, w = (len(a) for a in grid.window(cell))
+        iy = rng.integers(0, len(ys), 3 * count)
+        ix = rng.integers(0, len(xs), 3 * count)
+        lab = self.labels[ys[iy], xs[ix]]
+        held = lab >= 0
+        iy, ix, lab = iy[held][:count], ix[held][:count], lab[held][:count]
+        top, left = origin[0] - context_origin[0], origin[1] - context_origin[1]
+        dy = np.maximum(np.maximum(top - iy, iy - (top + h - 1)), 0)
+        dx = np.maximum(np.maximum(left - ix, ix - (left + w - 1)), 0)
+        weight = (1.0 - 0.7 * np.maximum(dy, dx) / max(grid.context, 1)).astype(np.float32)
+        old = self.flat[self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1])]
+        positions = np.stack([iy + context_origin[0], ix + context_origin[1]], axis=1)
+        return search.Sample(origin, (h, w), positions, old, weight)
 
     # --- one wave --------------------------------------------------------------------------
     def fill(self, proposals: dict | None, starts: dict | None, settings: search.Settings,
@@ -84,38 +105,35 @@ class Level:
         level (local search); None: exhaustive search (the coarsest level)."""
         spectra = search.SourceSpectra(self.source, self.grid.context) if starts is None else None
         for wave in self.grid.waves:
-            pairs = [self._query(cell, proposals) for cell in wave]
-            queries = [q for q, _ in pairs]
-            windows = [w for _, w in pairs]
             if starts is None:
+                queries = [self._query(cell, proposals) for cell in wave]
                 chosen = search.exhaustive(spectra, queries, usage, expected_use, settings, rng)
             else:
-                chosen = [search.local(self.source, q, starts[w[0].index], settings, rng)
-                          for q, w in zip(queries, windows)]
-            self._cut_in(windows, queries, chosen, usage)
+                chosen = [search.local(self.source, self._sample(cell, settings.samples, rng), starts[cell.index],
+                                       settings) for cell in wave]
+            self._cut_in([self._prepare_cut(cell, offset) for cell, offset in zip(wave, chosen)], usage)
 
-    def _cut_in(self, windows, queries, chosen, usage) -> None:
-        strips, per_window = [], []
-        for k, ((cell, ys, xs, labels, inner), q, offset) in enumerate(zip(windows, queries, chosen)):
-            uy, ux = self._unwrapped(q.origin, labels.shape)
-            new = self.piece_pixels(uy, ux, offset)
-            filled = q.filled[inner]
-            diff = new - q.old[inner]
-            error = np.einsum("ijc,ijc->ij", diff, diff)
-            error[~filled] = 0.0
-            fixed = labels == 0
-            mine = cuts.strips_of(k, error, filled, fixed, 2 * self.grid.overlap)
-            strips.extend(mine)
-            per_window.append((mine, filled, fixed))
-        solved = cuts.solve(strips)
+    def _prepare_cut(self, cell: Cell, offset):
+        """The placement window's strips: where it holds pixels, and how they differ from the piece."""
+        ys, xs = self.grid.window(cell)
+        labels = self.labels[np.ix_(ys, xs)]
+        filled, fixed = labels >= 0, labels == 0
+        uy, ux = self._unwrapped(self.grid.window_origin(cell), labels.shape)
+        diff = self.piece_pixels(uy, ux, offset) - self.window_pixels(ys, xs, labels)
+        error = np.einsum("ijc,ijc->ij", diff, diff)
+        error[~filled] = 0.0
+        return cell, offset, ys, xs, labels, cuts.strips_of(0, error, filled, fixed, 2 * self.grid.overlap)
+
+    def _cut_in(self, prepared, usage) -> None:
+        solved = cuts.solve([s for *_, strips in prepared for s in strips])
         at = 0
-        for (cell, ys, xs, labels, inner), q, offset, (mine, filled, fixed) in zip(windows, queries, chosen, per_window):
-            take = cuts.take_new(labels.shape, mine, solved[at:at + len(mine)], filled, fixed)
-            at += len(mine)
+        for cell, offset, ys, xs, labels, strips in prepared:
+            filled, fixed = labels >= 0, labels == 0
+            take = cuts.take_new(labels.shape, strips, solved[at:at + len(strips)], filled, fixed)
+            at += len(strips)
             self.offsets[cell.index] = offset
             self.labels[np.ix_(ys, xs)] = np.where(take, cell.index, labels)
             if usage is not None:
-                uy, ux = self._unwrapped(q.origin, labels.shape)
-                sy, sx = self.source_positions(uy[:, None], ux[None, :], offset)
-                usage += np.bincount(sy[take] * usage.shape[1] + sx[take],
-                                     minlength=usage.size).reshape(usage.shape)
+                uy, ux = self._unwrapped(self.grid.window_origin(cell), labels.shape)
+                index = np.broadcast_to(self.source_index(uy[:, None], ux[None, :], offset[0], offset[1]), take.shape)
+                usage += np.bincount(index[take], minlength=usage.size).reshape(usage.shape)

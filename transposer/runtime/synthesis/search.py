@@ -22,9 +22,13 @@ grow with the image.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads for the coarse search's FFTs
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,17 @@ class Query:
     old: np.ndarray  # (hc, wc, C) their features (zero elsewhere)
     weight: np.ndarray  # (hc, wc) float32: how much each held pixel counts in the match
     proposal: tuple[float, float] | None = None  # the network's offset for this cell
+
+
+@dataclass
+class Sample:
+    """A sample of one cell's held context pixels, for the local search at finer levels."""
+
+    origin: tuple[int, int]  # unwrapped canvas position of the placement window's first pixel
+    shape: tuple[int, int]  # (h, w) of the placement window: must come from inside the source
+    positions: np.ndarray  # (P, 2) unwrapped canvas positions of the sampled pixels
+    old: np.ndarray  # (P, C) their features
+    weight: np.ndarray  # (P,) how much each counts
 
 
 class SourceSpectra:
@@ -96,20 +111,34 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
     m = spectra.margin
     n = len(queries)
     C = spectra.colour.shape[0]
-    kernels = np.zeros((n, C + 2, Hp, Wp), np.float32)
-    for k, q in enumerate(queries):
-        hc, wc = q.filled.shape
-        y0 = m - (q.origin[0] - q.context_origin[0])
-        x0 = m - (q.origin[1] - q.context_origin[1])
-        w = q.weight
-        kernels[k, 0, y0:y0 + hc, x0:x0 + wc] = w
-        kernels[k, 1:C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * w[:, :, None]).transpose(2, 0, 1)
-        kernels[k, C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * q.old).sum(axis=2) * w
-    spectrum = np.conj(np.fft.rfft2(kernels))  # (n, C + 2, Hp, Wp//2+1)
-    sums = np.stack([spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
-                     - 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1),
-                     spectrum[:, 0] * spectra.inside[None]], axis=1)
-    ssd, count = np.moveaxis(np.fft.irfft2(sums, s=(Hp, Wp)), 1, 0)
+
+    def masked_sums(part: list[Query]) -> np.ndarray:
+        kernels = np.zeros((len(part), C + 2, Hp, Wp), np.float32)
+        for k, q in enumerate(part):
+            hc, wc = q.filled.shape
+            y0 = m - (q.origin[0] - q.context_origin[0])
+            x0 = m - (q.origin[1] - q.context_origin[1])
+            w = q.weight
+            kernels[k, 0, y0:y0 + hc, x0:x0 + wc] = w
+            kernels[k, 1:C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * w[:, :, None]).transpose(2, 0, 1)
+            kernels[k, C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * q.old).sum(axis=2) * w
+        spectrum = np.conj(np.fft.rfft2(kernels))  # (k, C + 2, Hp, Wp//2+1)
+        sums = np.stack([spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
+                         - 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1),
+                         spectrum[:, 0] * spectra.inside[None]], axis=1)
+        return np.fft.irfft2(sums, s=(Hp, Wp))  # (k, 2, Hp, Wp): ssd, count
+
+    # pocketfft releases the GIL: the cells of a wave are split over the cores
+    parts = [queries[i::WORKERS] for i in range(min(WORKERS, n))]
+    if len(parts) > 1:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            results = list(pool.map(masked_sums, parts))
+    else:
+        results = [masked_sums(queries)]
+    both = np.empty((n, 2, Hp, Wp), np.float32)
+    for i, result in enumerate(results):
+        both[i::WORKERS] = result
+    ssd, count = both[:, 0], both[:, 1]
     integral = np.pad(usage, ((1, 0), (1, 0))).cumsum(axis=0).cumsum(axis=1)
     chosen = []
     for k, q in enumerate(queries):
@@ -152,34 +181,26 @@ def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator
     return origin[0] - sy, origin[1] - sx
 
 
-def local(source: np.ndarray, query: Query, start: tuple[int, int], settings: Settings,
-          rng: np.random.Generator) -> tuple[int, int]:
+def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings: Settings) -> tuple[int, int]:
     """The best offset within `radius` of `start` for one cell, on a sample of its context."""
     H, W = source.shape[:2]
-    h, w = query.shape
-    ys, xs = np.nonzero(query.filled)
-    if len(ys) > settings.samples:
-        keep = rng.choice(len(ys), settings.samples, replace=False)
-        ys, xs = ys[keep], xs[keep]
-    old = query.old[ys, xs]  # (P, C)
-    weight = query.weight[ys, xs]
+    h, w = sample.shape
     r = settings.radius
     steps = np.arange(-r, r + 1)
     dy = (start[0] + steps[:, None] + 0 * steps[None, :]).ravel()  # (K,) candidate offsets
     dx = (start[1] + 0 * steps[:, None] + steps[None, :]).ravel()
-    sy, sx = query.origin[0] - dy, query.origin[1] - dx  # the placement window's source corner
+    sy, sx = sample.origin[0] - dy, sample.origin[1] - dx  # the placement window's source corner
     allowed = (sy >= 0) & (sy <= H - h) & (sx >= 0) & (sx <= W - w)
     if not allowed.any():  # rounding pushed every candidate out: clamp the start inside
-        sy0 = min(max(query.origin[0] - start[0], 0), H - h)
-        sx0 = min(max(query.origin[1] - start[1], 0), W - w)
-        return query.origin[0] - sy0, query.origin[1] - sx0
+        sy0 = min(max(sample.origin[0] - start[0], 0), H - h)
+        sx0 = min(max(sample.origin[1] - start[1], 0), W - w)
+        return sample.origin[0] - sy0, sample.origin[1] - sx0
     dy, dx = dy[allowed], dx[allowed]
-    # context pixel (i, j) sits at canvas context_origin + (i, j); its source is that - offset
-    py = (ys + query.context_origin[0])[None, :] - dy[:, None]  # (K, P)
-    px = (xs + query.context_origin[1])[None, :] - dx[:, None]
+    py = sample.positions[None, :, 0] - dy[:, None]  # (K, P) source positions under each candidate
+    px = sample.positions[None, :, 1] - dx[:, None]
     inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
-    diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - old[None]  # (K, P, C)
-    counted = weight[None, :] * inside
+    diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - sample.old[None]  # (K, P, C)
+    counted = sample.weight[None, :] * inside
     cost = np.einsum("kpc,kpc,kp->k", diff, diff, counted) / np.maximum(counted.sum(axis=1), 1e-6)
     best = int(cost.argmin())
     return int(dy[best]), int(dx[best])
