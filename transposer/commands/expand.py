@@ -301,13 +301,14 @@ def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
 
 
 # What `transposer expand` holds at its peak, fitted to benchmarks/bench_cli.py (whole process,
-# 2 cores, synthesis on): 1004 MiB at 1024 -> 2048 and 4466 MiB at 4096 -> 8192, i.e. the runtime,
-# model and onnxruntime arenas plus about 4.75 float32 copies of the output canvas (the last
-# pass's input and output, the synthesis maps, the cropped result), counted as 3 copies of the
-# input and 4 of the output. Re-fit when the expansion pipeline changes.
-BASE_BYTES = 800 << 20
-INPUT_COPIES = 3.0
-OUTPUT_COPIES = 4.0
+# 2 cores, bounded-memory synthesis; the bench prints this estimate beside each measured peak):
+# 390 MiB at 1024 -> 2048 and 2166 MiB at 4096 -> 8192, i.e. about 270 MiB for the runtime, model
+# and onnxruntime arenas plus 2.5 float32 copies of the output canvas. Counted with a margin of
+# about 25% (2 copies of the input, 2.5 of the output, 400 MiB): refusing is for jobs that cannot
+# fit. Re-fit when the expansion pipeline changes.
+BASE_BYTES = 400 << 20
+INPUT_COPIES = 2.0
+OUTPUT_COPIES = 2.5
 MEMORY_ENV = "TRANSPOSER_MEMORY_LIMIT"
 
 
