@@ -392,13 +392,17 @@ def _run_job(job: Job, expander, options, bit_depth: str, depths: dict, as_json:
 
 class ProgressBar:
     """The progress callback `(done, total) -> True` drawn on a terminal's stderr: a bar, the
-    steps, the time so far and an estimate of the time left.
+    steps, the time so far and, when it can be trusted, an estimate of the time left.
 
-    The estimate is the mean time of the steps after the first, times the steps left. The first
-    step holds the session warm-up and the whole-image analysis (7 s of 10 s at 1024 -> 2048 on
-    2 cores) and the rest are short, so counting it (what click's bar does) promised 58 s where
-    2 s were left; no estimate is shown until a second step has been timed. Off a terminal,
-    nothing is drawn."""
+    The runtime's steps differ in cost by 100x and more (measured at 1024 -> 2048 on 2 cores:
+    five synthesis levels of 0.6-5.6 s, then eight network steps of 0.01 s; before that, a 7 s
+    first step and 0.2-0.5 s ones), so a mean over all steps lies: click's bar promised 58 s
+    where 2 s were left, and a mean without the first step still showed 167 s for 1 s. The
+    estimate is therefore shown only while the last WINDOW steps took alike (the longest at
+    most twice the shortest), as their mean times the steps left; otherwise the bar shows the
+    time so far alone. Off a terminal, nothing is drawn."""
+
+    WINDOW = 3
 
     def __init__(self, label: str, enabled: bool = True, stream=None):
         import time
@@ -407,17 +411,23 @@ class ProgressBar:
         self.enabled = enabled and getattr(self.stream, "isatty", lambda: False)()
         self.clock = time.monotonic
         self.start = self.clock()
-        self.first_done: float | None = None  # when step 1 finished
+        self.last: tuple[int, float] | None = None  # (done, when) at the previous call
+        self.steps: list[float] = []  # seconds per step, most recent last
         self.drawn = False
 
     def estimate(self, done: int, total: int, now: float) -> float | None:
-        if done < 1:
+        if done >= total > 0:
+            return 0.0
+        if self.last is not None and done > self.last[0]:
+            count = done - self.last[0]
+            self.steps.extend([(now - self.last[1]) / count] * count)
+            del self.steps[:-self.WINDOW]
+        if self.last is None or done != self.last[0]:
+            self.last = (done, now)
+        recent = self.steps[-self.WINDOW:]
+        if len(recent) < self.WINDOW or max(recent) > 2 * max(min(recent), 1e-3):
             return None
-        if self.first_done is None:
-            self.first_done = now
-        if done < 2 or done >= total:
-            return None if done < total else 0.0
-        return (now - self.first_done) / (done - 1) * (total - done)
+        return sum(recent) / len(recent) * (total - done)
 
     def __call__(self, done: int, total: int) -> bool:
         now = self.clock()
