@@ -76,7 +76,7 @@ class Level:
         """The whole context, for the exhaustive search (the coarsest level only: small)."""
         ys, xs, labels, weight, origin, context_origin, shape = self._context(cell)
         return search.Query(origin, shape, context_origin, labels >= 0, self.window_pixels(ys, xs, labels),
-                            weight, None if proposals is None else proposals.get(cell.index))
+                            weight, None if proposals is None else proposals.get(cell.index), self._reach(cell))
 
     def _sample(self, cell: Cell, count: int, rng: np.random.Generator) -> search.Sample:
         """A random sample of the held context pixels, for the local search: its cost, and its
@@ -96,14 +96,22 @@ class Level:
         weight = (1.0 - 0.7 * np.maximum(dy, dx) / max(grid.context, 1)).astype(np.float32)
         old = self.flat[self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1])]
         positions = np.stack([iy + context_origin[0], ix + context_origin[1]], axis=1)
-        return search.Sample(origin, (h, w), positions, old, weight)
+        return search.Sample(origin, (h, w), positions, old, weight, self._reach(cell))
+
+    def _reach(self, cell: Cell) -> tuple[int, int, int, int]:
+        """How far the cell's window reaches beyond the cell on each side (top, bottom, left,
+        right): a piece may pass the source's edge by that much, never inside its own cell."""
+        oy, ox = self.grid.window_origin(cell)
+        h, w = (len(a) for a in self.grid.window(cell))
+        return (cell.rows[0] - oy, oy + h - cell.rows[1], cell.cols[0] - ox, ox + w - cell.cols[1])
 
     # --- one wave --------------------------------------------------------------------------
     def fill(self, proposals: dict | None, starts: dict | None, settings: search.Settings,
              rng: np.random.Generator, usage: np.ndarray | None, expected_use: float) -> None:
         """Fill every cell of the grid, wave by wave. starts: cell -> offset from the coarser
         level (local search); None: exhaustive search (the coarsest level)."""
-        spectra = search.SourceSpectra(self.source, self.grid.context) if starts is None else None
+        reach = self.grid.overlap  # a piece may reach past the source by its overlap (not placed there)
+        spectra = search.SourceSpectra(self.source, self.grid.context, reach) if starts is None else None
         for wave in self.grid.waves:
             if starts is None:
                 queries = [self._query(cell, proposals) for cell in wave]
@@ -114,22 +122,30 @@ class Level:
             self._cut_in([self._prepare_cut(cell, offset) for cell, offset in zip(wave, chosen)], usage)
 
     def _prepare_cut(self, cell: Cell, offset):
-        """The placement window's strips: where it holds pixels, and how they differ from the piece."""
+        """The placement window's strips: where it holds pixels, how they differ from the piece,
+        and what must stay: the input, and held pixels the piece cannot cover because they map
+        past the source's edge (a piece may reach past it, so that what runs along the input's
+        edges can be continued; the cell beyond covers that margin)."""
         ys, xs = self.grid.window(cell)
         labels = self.labels[np.ix_(ys, xs)]
-        filled, fixed = labels >= 0, labels == 0
+        filled = labels >= 0
         uy, ux = self._unwrapped(self.grid.window_origin(cell), labels.shape)
+        h, w = self.grid.source
+        sy, sx = uy - offset[0], ux - offset[1]
+        covered = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+        keep = (labels == 0) | (filled & ~covered)
         diff = self.piece_pixels(uy, ux, offset) - self.window_pixels(ys, xs, labels)
         error = np.einsum("ijc,ijc->ij", diff, diff)
         error[~filled] = 0.0
-        return cell, offset, ys, xs, labels, cuts.strips_of(0, error, filled, fixed, 2 * self.grid.overlap)
+        strips = cuts.strips_of(0, error, filled, keep, 2 * self.grid.overlap)
+        return cell, offset, ys, xs, labels, covered, keep, strips
 
     def _cut_in(self, prepared, usage) -> None:
         solved = cuts.solve([s for *_, strips in prepared for s in strips])
         at = 0
-        for cell, offset, ys, xs, labels, strips in prepared:
-            filled, fixed = labels >= 0, labels == 0
-            take = cuts.take_new(labels.shape, strips, solved[at:at + len(strips)], filled, fixed)
+        for cell, offset, ys, xs, labels, covered, keep, strips in prepared:
+            filled = labels >= 0
+            take = cuts.take_new(labels.shape, strips, solved[at:at + len(strips)], filled, keep) & covered
             at += len(strips)
             self.offsets[cell.index] = offset
             self.labels[np.ix_(ys, xs)] = np.where(take, cell.index, labels)

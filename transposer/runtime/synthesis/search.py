@@ -53,6 +53,8 @@ class Query:
     old: np.ndarray  # (hc, wc, C) their features (zero elsewhere)
     weight: np.ndarray  # (hc, wc) float32: how much each held pixel counts in the match
     proposal: tuple[float, float] | None = None  # the network's offset for this cell
+    reach: tuple[int, int, int, int] = (0, 0, 0, 0)  # how far the window may pass the source's
+    #   top, bottom, left and right edges (its margins beyond the cell: others cover them)
 
 
 @dataclass
@@ -64,15 +66,18 @@ class Sample:
     positions: np.ndarray  # (P, 2) unwrapped canvas positions of the sampled pixels
     old: np.ndarray  # (P, C) their features
     weight: np.ndarray  # (P,) how much each counts
+    reach: tuple[int, int, int, int] = (0, 0, 0, 0)  # as Query.reach
 
 
 class SourceSpectra:
-    """The source's FFTs, zero-padded by `margin` so a context may reach past its edges."""
+    """The source's FFTs, zero-padded by `margin` so a context may reach past its edges, and a
+    placement window by `reach` (its pixels outside the source are then not placed)."""
 
-    def __init__(self, source: np.ndarray, margin: int):
+    def __init__(self, source: np.ndarray, context: int, reach: int):
         self.source = source
         self.shape = source.shape[:2]
-        self.margin = margin
+        self.reach = reach
+        self.margin = margin = context + reach
         # zero padding to at least H + 2 margin, rounded up to a size pocketfft is fast at
         pad = [(margin, _fast_length(n + 2 * margin) - n - margin) for n in self.shape]
         planes = np.stack([np.pad(source[:, :, c], pad) for c in range(source.shape[2])])
@@ -108,7 +113,8 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
     no term may be approximated."""
     H, W = spectra.shape
     Hp, Wp = spectra.padded
-    m = spectra.margin
+    A = spectra.reach  # correlation index i is the placement corner c = i - A
+    m = spectra.margin - A
     n = len(queries)
     C = spectra.colour.shape[0]
 
@@ -139,17 +145,25 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
     for i, result in enumerate(results):
         both[i::WORKERS] = result
     ssd, count = both[:, 0], both[:, 1]
-    integral = np.pad(usage, ((1, 0), (1, 0))).cumsum(axis=0).cumsum(axis=1)
+    integral = np.pad(usage, ((A + 1, A), (A + 1, A))).cumsum(axis=0).cumsum(axis=1)
     chosen = []
     for k, q in enumerate(queries):
         h, w = q.shape
-        ny, nx = H - h + 1, W - w + 1
+        ny, nx = H - h + 1 + 2 * A, W - w + 1 + 2 * A
         weight_sum = float(q.weight.sum())
         counted = count[k, :ny, :nx]
-        error = np.maximum(ssd[k, :ny, :nx], 0.0) / (C * np.maximum(counted, 1e-6))
+        # held pixels whose match falls outside the source count as a poor match (twice the
+        # variance): a placement is not better for seeing less
+        unseen = np.maximum(weight_sum - counted, 0.0) * (2.0 * spectra.variance)
+        error = (np.maximum(ssd[k, :ny, :nx], 0.0) / C + unseen) / max(weight_sum, 1e-6)
         error[counted < 0.3 * weight_sum] = np.inf  # too little of the context lies in the source
+        top, bottom, left, right = q.reach  # placements past the source only by the window's margins
+        error[:A - top] = np.inf
+        error[H - h + A + bottom + 1:] = np.inf
+        error[:, :A - left] = np.inf
+        error[:, W - w + A + right + 1:] = np.inf
         if q.proposal is not None:  # near the proposal the error counts less; ties go to it
-            near = _disc(q.origin, q.proposal, settings.network_radius, ny, nx)
+            near = _disc(q.origin, q.proposal, settings.network_radius, ny, nx, A)
             bonus = np.full(error.shape, 1e-6 * (1.0 + spectra.variance))
             bonus[near] = 0.0
             error = error + bonus
@@ -157,19 +171,19 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
         use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
                + integral[:ny, :nx]) / (h * w)
         cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
-        chosen.append(_pick(cost, q.origin, settings, rng))
+        chosen.append(_pick(cost, q.origin, settings, rng, A))
     return chosen
 
 
-def _disc(origin, offset, radius: int, ny: int, nx: int) -> tuple[slice, slice]:
-    """The placements (source top-left) within `radius` of the one that `offset` implies."""
-    cy, cx = origin[0] - offset[0], origin[1] - offset[1]
+def _disc(origin, offset, radius: int, ny: int, nx: int, reach: int) -> tuple[slice, slice]:
+    """The placements (indices: source corner + reach) within `radius` of the one `offset` implies."""
+    cy, cx = origin[0] - offset[0] + reach, origin[1] - offset[1] + reach
     y0, x0 = int(round(cy)) - radius, int(round(cx)) - radius
     return (slice(min(max(y0, 0), ny), min(max(y0 + 2 * radius + 1, 0), ny)),
             slice(min(max(x0, 0), nx), min(max(x0 + 2 * radius + 1, 0), nx)))
 
 
-def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator) -> tuple[int, int]:
+def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator, reach: int) -> tuple[int, int]:
     flat = cost.ravel()
     best = float(flat.min())
     limit = best * (1.0 + settings.tolerance) + 1e-9
@@ -178,22 +192,24 @@ def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator
     top = top[flat[top] <= limit]
     index = int(top[rng.integers(len(top))]) if len(top) else int(flat.argmin())
     sy, sx = divmod(index, cost.shape[1])
-    return origin[0] - sy, origin[1] - sx
+    return origin[0] - (sy - reach), origin[1] - (sx - reach)
 
 
 def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings: Settings) -> tuple[int, int]:
-    """The best offset within `radius` of `start` for one cell, on a sample of its context."""
+    """The best offset within `radius` of `start` for one cell, on a sample of its context; the
+    placement window may pass the source's edges by `sample.reach`."""
     H, W = source.shape[:2]
+    top, bottom, left, right = sample.reach
     h, w = sample.shape
     r = settings.radius
     steps = np.arange(-r, r + 1)
     dy = (start[0] + steps[:, None] + 0 * steps[None, :]).ravel()  # (K,) candidate offsets
     dx = (start[1] + 0 * steps[:, None] + steps[None, :]).ravel()
     sy, sx = sample.origin[0] - dy, sample.origin[1] - dx  # the placement window's source corner
-    allowed = (sy >= 0) & (sy <= H - h) & (sx >= 0) & (sx <= W - w)
+    allowed = (sy >= -top) & (sy <= H - h + bottom) & (sx >= -left) & (sx <= W - w + right)
     if not allowed.any():  # rounding pushed every candidate out: clamp the start inside
-        sy0 = min(max(sample.origin[0] - start[0], 0), H - h)
-        sx0 = min(max(sample.origin[1] - start[1], 0), W - w)
+        sy0 = min(max(sample.origin[0] - start[0], -top), H - h + bottom)
+        sx0 = min(max(sample.origin[1] - start[1], -left), W - w + right)
         return sample.origin[0] - sy0, sample.origin[1] - sx0
     dy, dx = dy[allowed], dx[allowed]
     py = sample.positions[None, :, 0] - dy[:, None]  # (K, P) source positions under each candidate
@@ -201,6 +217,8 @@ def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings
     inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
     diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - sample.old[None]  # (K, P, C)
     counted = sample.weight[None, :] * inside
-    cost = np.einsum("kpc,kpc,kp->k", diff, diff, counted) / np.maximum(counted.sum(axis=1), 1e-6)
+    variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6
+    unseen = (sample.weight[None, :] * ~inside).sum(axis=1) * 2.0 * variance  # as in exhaustive
+    cost = (np.einsum("kpc,kpc,kp->k", diff, diff, counted) / diff.shape[2] + unseen) / max(float(sample.weight.sum()), 1e-6)
     best = int(cost.argmin())
     return int(dy[best]), int(dx[best])
