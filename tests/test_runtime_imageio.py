@@ -312,3 +312,25 @@ def test_png_writer_without_zlib_ng_falls_back_to_zlib(tmp_path, monkeypatch):
     pixels = np.random.default_rng(5).integers(0, 256, (200, 33, 3)) / np.float32(255)
     write_image(tmp_path / "z.png", pixels.astype(np.float32))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "z.png")), np.round(pixels * 255))
+
+
+def test_sixteen_bit_png_decodes_fast_and_exact_with_any_filter(tmp_path):
+    """Our 16-bit files (Sub rows) decode with numpy; pypng's (None rows) too; Pillow's
+    grey 16-bit (adaptive, Paeth rows) falls back to pypng; all give the same numbers."""
+    import png
+
+    values = np.random.default_rng(7).integers(0, 65536, (70, 45, 3)).astype(np.uint16)
+    write_image(tmp_path / "ours.png", values / np.float32(65535), bit_depth=16)
+    png.Writer(45, 70, greyscale=False, bitdepth=16).write(open(tmp_path / "pypng.png", "wb"),
+                                                             values.reshape(70, 45 * 3))
+    for name in ("ours.png", "pypng.png"):
+        info = read_info(tmp_path / name)
+        assert imageio._decode_png16_unfiltered(tmp_path / name, info) is not None, name
+        np.testing.assert_array_equal(np.round(read_image(tmp_path / name).pixels * 65535), values)
+    grey = np.tile(np.arange(0, 65536, 257, dtype=np.uint16)[None, :60], (50, 1))
+    Image.fromarray(grey).save(tmp_path / "pillow.png")
+    np.testing.assert_array_equal(np.round(read_image(tmp_path / "pillow.png").pixels[:, :, 0] * 65535), grey)
+    with open(tmp_path / "ours.png", "rb") as handle:
+        (tmp_path / "cut.png").write_bytes(handle.read(2000))
+    with pytest.raises(ImageFileError, match="cannot read .*cut.png"):
+        read_image(tmp_path / "cut.png")
