@@ -220,9 +220,9 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
         infos = check_inputs(jobs, options, max_pixels)
         check_outputs(jobs, infos, bit_depth)
         check_output_folders(jobs, to_create)
+        check_memory(jobs, infos, options, bit_depth)
         expander = Expander(session)
         check_min_side(infos, expander.min_side)
-        check_memory(jobs, infos, options, bit_depth)
         if len(jobs) > 1:  # decode every input once before writing anything: a bad file fails up front
             for job in jobs:
                 for path in [job.source, *(c for c, _ in job.companions)]:
