@@ -64,7 +64,6 @@ def strips_of(cell: int, error: np.ndarray, filled: np.ndarray, fixed: np.ndarra
     return out
 
 
-STEP = 0.5  # cost of a sideways step of the seam, in units of the strip's mean error
 BATCH_CELLS = 64 * 1024 * 1024  # elements of one batch's cost table (bounds memory at any size)
 
 
@@ -107,18 +106,15 @@ def _solve_batch(strips: list[Strip]) -> list[np.ndarray]:
     back = np.zeros((n, length, depth + 1), np.int8)
     acc = cost[:, 0].astype(np.float64)
     best = np.empty_like(acc)
-    # a step sideways costs a little: of two near-equal seams the straighter one, not a jagged one
-    turn = STEP * np.array([float(s.error.mean()) for s in strips])[:, None]
     for i in range(1, length):
         # from t - 1, t or t + 1 in the row before: the cheapest, and which it was
         best[:] = acc
         step = back[:, i]
-        moved = acc + turn
-        from_below = moved[:, :-1] < best[:, 1:]
-        best[:, 1:][from_below] = moved[:, :-1][from_below]
+        from_below = acc[:, :-1] < best[:, 1:]
+        best[:, 1:][from_below] = acc[:, :-1][from_below]
         step[:, 1:][from_below] = -1
-        from_above = moved[:, 1:] < best[:, :-1]
-        best[:, :-1][from_above] = moved[:, 1:][from_above]
+        from_above = acc[:, 1:] < best[:, :-1]
+        best[:, :-1][from_above] = acc[:, 1:][from_above]
         step[:, :-1][from_above] = 1
         acc = cost[:, i] + best
     t = np.empty((n, length), np.int64)
