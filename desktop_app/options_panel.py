@@ -12,6 +12,8 @@ from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox,
                              QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
                              QToolButton, QVBoxLayout, QWidget)
 
+from transposer.runtime import ExpandOptions
+
 from .settings import OPTION_SPECS, SAVE_DEPTHS, SAVE_FORMATS, SCALE_PRESETS, AppOptions
 
 SCALE, SIZE, SEAMLESS, SEED, VARIATION, SYNTHESIS, DEVICE = (OPTION_SPECS[name] for name in (
@@ -219,7 +221,8 @@ class OptionsPanel(QWidget):
         self.scale_spin.setEnabled(by_scale and self.scale_combo.currentData() is None)
         self.width_spin.setEnabled(not by_scale)
         self.height_spin.setEnabled(not by_scale)
-        self.seed_spin.setEnabled(self.variation_spin.value() > 0)
+        rule = ExpandOptions(variation=self.variation_spin.value(), synthesis=self.synthesis_combo.currentData())
+        self.seed_spin.setEnabled(rule.seed_matters)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_edit.text(), "ONNX models (*.onnx)")

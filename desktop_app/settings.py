@@ -37,7 +37,7 @@ class AppOptions:
     height: int = 1024  # target height in pixels when size_mode == "size"
     seamless: str = OPTION_SPECS["seamless"].default  # none | x | y | xy
     variation: float = OPTION_SPECS["variation"].default  # fraction of noise in the arrangement, 0..1
-    seed: int = OPTION_SPECS["seed"].default  # seed of that noise (matters when variation > 0)
+    seed: int = OPTION_SPECS["seed"].default  # seed of the synthesis and the noise (ExpandOptions.seed_matters)
     synthesis: str = OPTION_SPECS["synthesis"].default  # coherent | network (the raw network output)
     device: str = OPTION_SPECS["device"].default  # auto | cpu | cuda
     model: str = OPTION_SPECS["model"].default  # a registered model name or a path to an .onnx file
@@ -65,14 +65,15 @@ class AppOptions:
     def result_key(self) -> tuple:
         """What decides the pixels of a result. The device does not, so switching it keeps results."""
         size = ("size", self.width, self.height) if self.size_mode == "size" else ("scale", self.scale)
-        seed = self.seed if self.variation else None  # without noise the seed changes nothing
+        seed = self.seed if self.expand_options().seed_matters else None
         return (*size, self.seamless, self.variation, seed, self.synthesis, self.model)
 
     def describe(self) -> str:
         """Short human text, e.g. '2x, seamless xy, variation 0.3 seed 4, network only'."""
         size = f"{self.width} x {self.height}" if self.size_mode == "size" else f"{self.scale:g}x"
         seam = "" if self.seamless == "none" else f", seamless {self.seamless}"
-        noise = f", variation {self.variation:g} seed {self.seed}" if self.variation else ""
+        noise = f", variation {self.variation:g}" if self.variation else ""
+        noise += f" seed {self.seed}" if self.expand_options().seed_matters else ""
         synthesis = "" if self.synthesis == OPTION_SPECS["synthesis"].default else ", network only"
         return f"{size}{seam}{noise}{synthesis}"
 

@@ -155,7 +155,7 @@ def draw_options(layout, props, node_options=False) -> None:
     row.prop(props, "seamless_y", text="Y", toggle=True)
     layout.prop(props, "variation", slider=True)
     row = layout.row()
-    row.enabled = props.variation > 0  # without variation the seed changes nothing
+    row.enabled = props.synthesis == "coherent" or props.variation > 0  # ExpandOptions.seed_matters
     row.prop(props, "seed")
     layout.prop(props, "synthesis")
     layout.prop(props, "device")

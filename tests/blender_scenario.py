@@ -349,6 +349,8 @@ def scenario_seed_variation(workdir: Path) -> dict:
         "v0_seed1": dict(variation=0.0, seed=1), "v0_seed2": dict(variation=0.0, seed=2),
         "network_seed1": dict(variation=0.5, seed=1, synthesis="network"),
         "network_seed2": dict(variation=0.5, seed=2, synthesis="network"),
+        "network_v0_seed1": dict(variation=0.0, seed=1, synthesis="network"),
+        "network_v0_seed2": dict(variation=0.0, seed=2, synthesis="network"),
     }
     results, out = {}, {}
     for key, options in runs.items():
@@ -365,6 +367,7 @@ def scenario_seed_variation(workdir: Path) -> dict:
     out["diff_same_seed"] = diff("v50_seed1", "v50_seed1_again")
     out["diff_seed_without_variation"] = diff("v0_seed1", "v0_seed2")
     out["diff_network_other_seed"] = diff("network_seed1", "network_seed2")
+    out["diff_network_seed_without_variation"] = diff("network_v0_seed1", "network_v0_seed2")
     # The sidebar's way: the scene settings turned into the runtime's options for the job.
     props = importlib.import_module(EXT_MODULE + ".props")
     settings = bpy.context.scene.transposer

@@ -147,8 +147,7 @@ def check_expanded(entry: dict, scale: int = 2, exact: bool = True) -> None:
     assert entry["centre_mean_abs_diff"] < (0.002 if exact else 0.03)
     assert entry["source_changed_max"] == 0.0, "the source image was modified"
     assert entry["packed"], "the new image would be lost on save"
-    if exact:  # the tiny model's arrangement is known: the input wrapped around itself
-        assert entry["wrap_mean_abs_diff"] < 0.002
+    # (the arrangement itself is the synthesis stage's, tested in test_synthesis.py)
 
 
 # ---------------------------------------------------------------- build
@@ -410,15 +409,16 @@ def test_shipped_model_expands_in_blender(shipped_scenario):
 
 
 def test_seed_and_variation_work_in_blender(shipped_scenario):
-    """As in the CLI and the app: with variation, another seed gives another image and the same
-    seed the same image; without variation the seed changes nothing."""
+    """As in the CLI and the app: another seed gives another image and the same seed the same
+    image; with network only and no variation the seed changes nothing."""
     data = section(shipped_scenario, "seed_variation")
     runs = [k for k in data if k.startswith(("v50", "v0", "network"))]
     assert all(data[k] == ["FINISHED"] for k in runs), {k: data[k] for k in runs}
     assert data["size"] == [64, 64]
     assert data["diff_other_seed"] > 0.05, "two seeds with variation gave the same image"
     assert data["diff_same_seed"] == 0.0, "the same seed gave another image"
-    assert data["diff_seed_without_variation"] == 0.0
+    assert data["diff_seed_without_variation"] > 0.05  # the synthesis stage draws from the seed
+    assert data["diff_network_seed_without_variation"] == 0.0
     assert data["diff_network_other_seed"] > 0.05  # also with synthesis="network"
     assert data["settings_options"] == {"seed": 9, "variation": 0.25, "synthesis": "network",
                                         "type": "ExpandOptions", "session_type": "SessionOptions"}

@@ -129,7 +129,7 @@ def _spec_option(name: str, *declarations: str, **settings):
     """A click option whose help, default and choices come from the runtime's OPTION_SPECS (the
     table the desktop app and the Blender extension are built from too). Ranges are checked
     once, by ExpandOptions / SessionOptions, so the messages are the runtime's."""
-    from transposer.runtime.options import OPTION_SPECS
+    from transposer.runtime import OPTION_SPECS
 
     spec = OPTION_SPECS[name]
     settings.setdefault("help", spec.help_text())

@@ -132,8 +132,9 @@ OPTION_SPECS: dict[str, OptionSpec] = {spec.name: spec for spec in (
     OptionSpec("seamless", "Seamless", "Make the output tile without seams along these axes.", "none", "choice",
                choices=_SEAMLESS, choice_labels=(("Off", "no tiling"), ("Left-right (x)", "tiles along x"),
                                                  ("Top-bottom (y)", "tiles along y"), ("Both (xy)", "tiles along both"))),
-    OptionSpec("seed", "Seed", "Seed of the variation noise: the same seed and the same input give the same "
-               "result; it changes nothing while variation is 0.", 0, "int", low=0, high=2**31 - 1),
+    OptionSpec("seed", "Seed", "Seed of the synthesis stage's choices and of the variation noise: the same seed "
+               "and the same input give the same result, another seed another variation (with network only, "
+               "the seed matters only while variation is above 0).", 0, "int", low=0, high=2**31 - 1),
     OptionSpec("variation", "Variation", "0 arranges copies by the texture's self-similarity (faithful); towards "
                "1 by noise drawn from the seed, for irregular textures and several different results.", 0.0,
                "float", low=0.0, high=1.0, decimals=2, step=0.1),
@@ -175,7 +176,7 @@ class ExpandOptions:
     scale: Optional[float] = None  # output side / input side, SCALE; None when `size` is given
     size: Optional[tuple[int, int]] = None  # (width, height) in pixels, each side SIZE
     seamless: Optional[str] = None  # None | "x" | "y" | "xy": axes along which the output tiles
-    seed: int = 0  # SEED: draws the variation noise
+    seed: int = 0  # SEED: draws the synthesis stage's choices and the variation noise
     variation: float = 0.0  # VARIATION, a fraction: 0 = by self-similarity, 1 = by the seeded noise
     synthesis: str = "coherent"  # SYNTHESIS: "coherent" | "network" (the raw network output)
 
@@ -198,6 +199,12 @@ class ExpandOptions:
         object.__setattr__(self, "seed", SEED.check(self.seed))
         object.__setattr__(self, "variation", float(VARIATION.check(self.variation)))
         SYNTHESIS.check(self.synthesis)
+
+    @property
+    def seed_matters(self) -> bool:
+        """Whether the seed changes the result: always with the synthesis stage (it draws among
+        near-best pieces); with the raw network only through the variation noise."""
+        return self.synthesis == "coherent" or self.variation > 0
 
     @property
     def noise_mix(self) -> float:
