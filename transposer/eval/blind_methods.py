@@ -17,7 +17,6 @@ runtime's code, only to the model file: pass rerender after such a change.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +26,8 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
+
+from transposer.runtime.session import sha256
 
 from .baselines import BASELINES
 from .protocol import Case, EvalError
@@ -116,14 +117,6 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
             os.unlink(tmp)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Method:
     """One side of a comparison: `output(case)` -> (S, S, 3) uint8."""
 
@@ -165,7 +158,7 @@ class Method:
                 raise EvalError(f"{self.option} {spec.label} failed on a {given.shape[1]} x {given.shape[0]} "
                                 f"input: {type(exc).__name__}: {exc}") from exc
 
-        return render, _sha256(Path(expander.model.path))
+        return render, sha256(Path(expander.model.path))
 
     def _prepare_cache(self, manifest: dict, rerender: bool) -> None:
         path = self.cache / "manifest.json"
