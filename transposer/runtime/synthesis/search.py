@@ -94,6 +94,16 @@ class SourceSpectra:
         self.saliency = distinct + 0.25
 
 
+_POOL: list = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the process, made on first use (threads are not free to start)."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="transposer-fft"))
+    return _POOL[0]
+
+
 def _fast_length(n: int) -> int:
     """The smallest m >= n with no prime factor above 5."""
     m = n
@@ -141,11 +151,7 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
 
     # pocketfft releases the GIL: the cells of a wave are split over the cores
     parts = [queries[i::WORKERS] for i in range(min(WORKERS, n))]
-    if len(parts) > 1:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            results = list(pool.map(masked_sums, parts))
-    else:
-        results = [masked_sums(queries)]
+    results = list(_pool().map(masked_sums, parts)) if len(parts) > 1 else [masked_sums(queries)]
     both = np.empty((n, 2, Hp, Wp), np.float32)
     for i, result in enumerate(results):
         both[i::WORKERS] = result
