@@ -15,6 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from transposer.runtime.files import stale_temps
 from transposer.commands.train import command, run_training
 from transposer.model import build_model
 from transposer.model.snapshot import load_snapshot, read_snapshot_metadata, save_snapshot
@@ -153,14 +154,15 @@ def test_kill_9_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, which
     proc = subprocess.run([sys.executable, "-c", _DIE_WHILE_WRITING, str(run), which], cwd=REPO,
                           capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
-    assert list(run.glob(".*.tmp")), "the writer died before it started writing"
+    temps = [t for name in ("state.pt", "snapshot.safetensors") for t in stale_temps(run / name)]
+    assert temps, "the writer died before it started writing"
     for name, data in before.items():
         assert (run / name).read_bytes() == data
     assert load_state(run)["step"] == 2
     load_snapshot(run / "snapshot.safetensors")
     # and the run resumes from it (the torn temp file is cleaned away)
     assert run_training(run, resume=True, max_steps=3, progress=False) == "max_steps"
-    assert load_state(run)["step"] == 3 and not list(run.glob(".*.tmp"))
+    assert load_state(run)["step"] == 3 and not [t for t in temps if t.exists()]
 
 
 class NaNAt(torch.nn.Module):

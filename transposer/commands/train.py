@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from transposer.runtime.files import first_line
+
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from transposer.train.checkpoint import CheckpointError
@@ -124,4 +126,4 @@ def command(config, data, out, resume, max_steps, time_budget, device, batch_siz
                      time_budget=time_budget, device=device, batch_size=batch_size,
                      threads=threads, compile=compile_)
     except _user_errors() as exc:
-        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise click.ClickException(first_line(exc))

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".tga"})
+from transposer.runtime.files import PILLOW_SUFFIXES
+
+IMAGE_EXTENSIONS = frozenset(PILLOW_SUFFIXES)  # the runtime's one list of what Pillow reads
 
 
 class SkippedImageWarning(UserWarning):

@@ -6,43 +6,24 @@ A snapshot is all that export and evaluation need; it is separate from the train
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from transposer.runtime.files import atomic_write
+
 from .config import ModelConfig
 
 FORMAT = "transposer-snapshot-1"
-_UMASK = os.umask(0)   # read the process umask (the call sets it, so put it straight back)
-os.umask(_UMASK)
-
-
 def write_atomic(path: str | Path, write: Callable[[str], None]) -> None:
-    """Run `write(tmp_path)` on a temporary file beside `path`, then rename it over `path`.
-
-    The rename is atomic on POSIX and Windows, so a crash or kill -9 at any moment leaves either
-    the old file or the new one, never a torn one. The temp file lives in the same folder because
-    a rename across file systems is a copy.
-    """
+    """Run `write(tmp_path)` on a temporary file beside `path`, then rename it over `path`
+    (transposer.runtime.files.atomic_write: a crash or kill -9 leaves the old file or the new
+    one, never a torn one); the folder is created first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name no other writer uses (pid + random), created by `write` itself so the file gets the
-    # usual permissions (mkstemp would make it private).
-    tmp = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"))
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)     # some writers (safetensors) create files private
-        with open(tmp, "rb") as f:          # the data must be on disk before the rename is
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def save_snapshot(path: str | Path, model: nn.Module, config: ModelConfig,

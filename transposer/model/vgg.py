@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 from pathlib import Path
+
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from transposer.runtime.files import atomic_write
 
 ENV_VAR = "TRANSPOSER_VGG_WEIGHTS"
 HOW_TO_GET = (
@@ -298,17 +300,10 @@ def save_truncated(
     net = load_vgg19_features(weights, last_layer)
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
     state = net.state_dict()
     if half:
         state = {k: v.half() for k, v in state.items()}
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 

@@ -45,6 +45,7 @@ import numpy as np
 from . import proposal, warp
 from . import options as opts
 from .errors import ExpandCancelled, ExpandError
+from .files import first_line
 from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
@@ -306,7 +307,7 @@ class Expander:
         try:
             output, coords = self._session.run(["output", "coords"], feeds)
         except Exception as error:  # onnxruntime's own exception classes
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first = first_line(error)
             raise ExpandError(f"onnxruntime failed on a {w} x {h} input: {first}") from None
         if output.shape != (1, 3, 2 * h, 2 * w) or coords.shape != (1, 2, 2 * h, 2 * w):
             raise ExpandError(f"model {self.model.name} returned output {output.shape} and coords "

@@ -78,6 +78,12 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial{path.suffix}")
 
 
+def stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Temporary files that writes of `path` killed half-way (kill -9) left beside it."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.stem}.*.partial{path.suffix}"))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(temp)` with the path of a fresh, empty temporary file beside `path` (write
     may reopen or truncate it), then fsync it and rename it over `path`. Raises what `write`
@@ -94,9 +100,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         _LIVE_TEMPS.add(temp)
     try:
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        if mode is None:  # what the umask makes of 0666; a writer that re-creates the file
+            mode = stat.S_IMODE(os.stat(temp).st_mode)  # (safetensors does) may make it private
         write(temp)
-        if mode is not None:
-            os.chmod(temp, mode)
+        os.chmod(temp, mode)
         with open(temp, "rb") as handle:  # the data must be on disk before the rename is (a 0444 mode is fine)
             os.fsync(handle.fileno())
         os.replace(temp, path)

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from transposer.model.snapshot import save_snapshot, write_atomic
+from transposer.runtime.files import stale_temps
 
 from .checkpoint import (CONFIG_FILE, SNAPSHOT_FILE, STATE_FILE, capture_rng, load_state, restore_rng,
                          save_state)
@@ -195,7 +196,7 @@ class Trainer:
         self._load(load_state(self.run_dir))
         if self.dist.is_main:   # temp files of a save that was killed half-way
             for name in (STATE_FILE, SNAPSHOT_FILE, CONFIG_FILE):
-                for stale in self.run_dir.glob(f".{name}.*.tmp"):
+                for stale in stale_temps(self.run_dir / name):
                     stale.unlink(missing_ok=True)
 
     def _write_config(self) -> None:
