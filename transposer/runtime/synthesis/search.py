@@ -35,7 +35,7 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads for the coarse search's
 class Settings:
     tolerance: float = 0.15  # pick among placements within (1 + tolerance) x the best cost
     choices: int = 6  # ... and among at most this many of them
-    occurrence: float = 0.8  # weight of the reuse penalty (x source variance per expected use)
+    occurrence: float = 0.3  # weight of the reuse penalty (x source variance per expected use)
     network: float = 0.15  # share of the matching error forgiven near the network's proposal
     network_radius: int = 2  # coarse pixels
     radius: int = 1  # local search radius at finer levels, in that level's pixels
@@ -87,11 +87,6 @@ class SourceSpectra:
         self.energy = np.fft.rfft2((planes * planes).sum(axis=0))
         self.inside = np.fft.rfft2(inside)
         self.variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6  # per channel
-        # how distinctive each source pixel is: its squared distance from the mean feature, plus
-        # an even share, so a repeated stain or flower costs more than a repeated patch of ground
-        flat = source.reshape(-1, source.shape[2])
-        distinct = ((flat - flat.mean(axis=0)) ** 2).mean(axis=1).reshape(self.shape) / self.variance
-        self.saliency = distinct + 0.25
 
 
 _POOL: list = []
@@ -156,9 +151,7 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
     for i, result in enumerate(results):
         both[i::WORKERS] = result
     ssd, count = both[:, 0], both[:, 1]
-    pad = ((A + 1, A), (A + 1, A))
-    integral = np.pad(usage * spectra.saliency, pad).cumsum(axis=0).cumsum(axis=1)
-    weights = np.pad(spectra.saliency, pad).cumsum(axis=0).cumsum(axis=1)
+    integral = np.pad(usage, ((A + 1, A), (A + 1, A))).cumsum(axis=0).cumsum(axis=1)
     chosen = []
     for k, q in enumerate(queries):
         h, w = q.shape
@@ -181,11 +174,8 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
             bonus[near] = 0.0
             error = error + bonus
             error[near] *= 1.0 - settings.network
-        box = (slice(h, h + ny), slice(w, w + nx)), (slice(0, ny), slice(w, w + nx)), \
-            (slice(h, h + ny), slice(0, nx)), (slice(0, ny), slice(0, nx))
-        used = integral[box[0]] - integral[box[1]] - integral[box[2]] + integral[box[3]]
-        norm = weights[box[0]] - weights[box[1]] - weights[box[2]] + weights[box[3]]
-        use = used / np.maximum(norm, 1e-9)  # uses of the pixels under the placement, weighted by distinctness
+        use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
+               + integral[:ny, :nx]) / (h * w)
         cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
         chosen.append(_pick(cost, q.origin, settings, rng, A))
     return chosen
