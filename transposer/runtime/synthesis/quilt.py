@@ -23,6 +23,7 @@ class Level:
         self.grid = grid
         self.source = source  # (h, w, C) float32 features at this level
         self.flat = source.reshape(-1, source.shape[2])
+        self.variance = float(self.flat.var(axis=0).mean()) + 1e-6  # per channel
         n_cells = sum(len(w) for w in grid.waves)
         self.labels = np.full(grid.canvas, -1, np.int32)
         cy, cx = grid.origin
@@ -118,7 +119,7 @@ class Level:
                 chosen = search.exhaustive(spectra, queries, usage, expected_use, settings, rng)
             else:
                 chosen = [search.local(self.source, self._sample(cell, settings.samples, rng), starts[cell.index],
-                                       settings) for cell in wave]
+                                       settings, self.variance) for cell in wave]
             self._cut_in([self._prepare_cut(cell, offset) for cell, offset in zip(wave, chosen)], usage)
 
     def _prepare_cut(self, cell: Cell, offset):

@@ -201,9 +201,11 @@ def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator
     return origin[0] - (sy - reach), origin[1] - (sx - reach)
 
 
-def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings: Settings) -> tuple[int, int]:
+def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings: Settings,
+          variance: float) -> tuple[int, int]:
     """The best offset within `radius` of `start` for one cell, on a sample of its context; the
-    placement window may pass the source's edges by `sample.reach`."""
+    placement window may pass the source's edges by `sample.reach`. `variance`: the source's
+    per-channel variance (what an unseen pixel costs is relative to it)."""
     H, W = source.shape[:2]
     top, bottom, left, right = sample.reach
     h, w = sample.shape
@@ -223,7 +225,6 @@ def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings
     inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
     diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - sample.old[None]  # (K, P, C)
     counted = sample.weight[None, :] * inside
-    variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6
     unseen = (sample.weight[None, :] * ~inside).sum(axis=1) * 2.0 * variance  # as in exhaustive
     cost = (np.einsum("kpc,kpc,kp->k", diff, diff, counted) / diff.shape[2] + unseen) / max(float(sample.weight.sum()), 1e-6)
     best = int(cost.argmin())
