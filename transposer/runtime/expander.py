@@ -139,57 +139,23 @@ class Expander:
         progress(done, total) is called after each network run; returning False cancels
         (ExpandCancelled). Returns ExpandResult."""
         start = time.perf_counter()
-        if isinstance(scale, ExpandOptions):
-            if (size, seamless, seed, noise_mix, synthesis) != (None, None, 0, 0.0, "coherent"):
-                raise ExpandError("give an ExpandOptions or keyword options, not both; got "
-                                  f"{scale!r} and size={size!r}, seamless={seamless!r}, seed={seed!r}, "
-                                  f"noise_mix={noise_mix!r}, synthesis={synthesis!r}")
-            options = scale
-        else:
-            options = ExpandOptions(scale=scale, size=size, seamless=seamless, seed=seed, synthesis=synthesis,
-                                    variation=opts.VARIATION.check(noise_mix, "noise_mix"))
-        image = _as_float("pixels", pixels)
-        height, width, channels = image.shape
-        if channels not in (1, 2, 3, 4):
-            raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
-        if min(height, width) < self.min_side:
-            raise ExpandError(f"pixels must be at least {self.min_side} x {self.min_side}; got {width} x {height}")
-        target = options.target_size(width, height)
-        wrap, seed, noise_mix, synthesis = options.wrap, options.seed, options.noise_mix, options.synthesis
+        options = _options(scale, size, seamless, seed, noise_mix, synthesis)
         if progress is not None and not callable(progress):
             raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
-        maps = _companions(companions, height, width)
-
-        # the layer stack: RGB (grey replicated), then alpha, then the companions' channels
-        colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
-        alpha = image[:, :, channels - 1:] if channels in (2, 4) else image[:, :, :0]
-        hdr = bool(colour.max() > 1.0 or colour.min() < 0.0)
-        layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
-
-        if synthesis == "coherent":
-            layout = plan_synthesis((height, width), target)
-            tick = _Progress(progress, 1 + len(level_factors(layout)) + warp.block_count(target[0]))
-            layers = self._expand_coherent(layers, target, wrap, hdr, noise_mix, seed, tick)
+        stack = _LayerStack.build(pixels, companions, self.min_side)
+        height, width = stack.layers.shape[:2]
+        target = options.target_size(width, height)
+        if options.synthesis == "coherent":
+            steps = 1 + len(level_factors(plan_synthesis((height, width), target))) + warp.block_count(target[0])
+            layers = self._expand_coherent(stack.layers, target, options.wrap, stack.hdr, options.noise_mix,
+                                           options.seed, _Progress(progress, steps))
         else:
-            passes = _plan_passes(height, width, target, wrap)
-            tick = _Progress(progress, sum(self._steps(h, w, wrap) for h, w, _ in passes))
-            layers = self._expand_network(layers, passes, target, wrap, hdr, noise_mix, seed, tick)
-
-        out_colour = layers[:, :, :3]
-        if channels <= 2:
-            out_colour = out_colour.mean(axis=2, keepdims=True)
-        parts = [out_colour, layers[:, :, 3:3 + alpha.shape[2]]]
-        result_image = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)
-        if not hdr:
-            np.clip(result_image, 0.0, 1.0, out=result_image)
-        else:
-            np.clip(result_image[:, :, 3:], 0.0, 1.0, out=result_image[:, :, 3:])
-        results, at = [], 3 + alpha.shape[2]
-        for m in maps:
-            part = np.ascontiguousarray(layers[:, :, at:at + m.pixels.shape[2]])
-            at += m.pixels.shape[2]
-            results.append(renormalize_normals(part) if m.normal else part)
-        return ExpandResult(result_image, results, self.provider, time.perf_counter() - start)
+            passes = _plan_passes(height, width, target, options.wrap)
+            steps = sum(self._steps(h, w, options.wrap) for h, w, _ in passes)
+            layers = self._expand_network(stack.layers, passes, target, options.wrap, stack.hdr, options.noise_mix,
+                                          options.seed, _Progress(progress, steps))
+        image, companion_maps = stack.split(layers)
+        return ExpandResult(image, companion_maps, self.provider, time.perf_counter() - start)
 
     # --- the synthesis stage: the network proposes, synthesis arranges, layers are sampled ----
     def _expand_coherent(self, layers, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
@@ -317,6 +283,60 @@ class Expander:
 
 
 # --- helpers (pure functions, shared by nothing else) ------------------------------------------
+def _options(scale, size, seamless, seed, noise_mix, synthesis) -> ExpandOptions:
+    """One ExpandOptions from expand's arguments: given as the object, or as keywords."""
+    if isinstance(scale, ExpandOptions):
+        if (size, seamless, seed, noise_mix, synthesis) != (None, None, 0, 0.0, "coherent"):
+            raise ExpandError("give an ExpandOptions or keyword options, not both; got "
+                              f"{scale!r} and size={size!r}, seamless={seamless!r}, seed={seed!r}, "
+                              f"noise_mix={noise_mix!r}, synthesis={synthesis!r}")
+        return scale
+    return ExpandOptions(scale=scale, size=size, seamless=seamless, seed=seed, synthesis=synthesis,
+                         variation=opts.VARIATION.check(noise_mix, "noise_mix"))
+
+
+@dataclass
+class _LayerStack:
+    """What an expansion moves: [RGB (grey replicated) | alpha | companion channels], (H, W, C)."""
+
+    layers: np.ndarray
+    channels: int  # of the image: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
+    alpha: int  # alpha channels (0 or 1)
+    maps: list  # the companions (Companion)
+    hdr: bool  # colour values outside [0, 1]
+
+    @staticmethod
+    def build(pixels, companions, min_side: int) -> "_LayerStack":
+        image = _as_float("pixels", pixels)
+        height, width, channels = image.shape
+        if channels not in (1, 2, 3, 4):
+            raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
+        if min(height, width) < min_side:
+            raise ExpandError(f"pixels must be at least {min_side} x {min_side}; got {width} x {height}")
+        maps = _companions(companions, height, width)
+        colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
+        alpha = image[:, :, channels - 1:] if channels in (2, 4) else image[:, :, :0]
+        hdr = bool(colour.max() > 1.0 or colour.min() < 0.0)
+        layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
+        return _LayerStack(layers, channels, alpha.shape[2], maps, hdr)
+
+    def split(self, layers: np.ndarray) -> tuple[np.ndarray, list]:
+        """The expanded stack back into the image (its own channels) and the companions."""
+        colour = layers[:, :, :3]
+        if self.channels <= 2:
+            colour = colour.mean(axis=2, keepdims=True)
+        image = np.ascontiguousarray(np.concatenate([colour, layers[:, :, 3:3 + self.alpha]], axis=2),
+                                     dtype=np.float32)
+        keep = image[:, :, image.shape[2] - self.alpha:] if self.hdr else image  # HDR colour is kept as is
+        np.clip(keep, 0.0, 1.0, out=keep)
+        results, at = [], 3 + self.alpha
+        for m in self.maps:
+            part = np.ascontiguousarray(layers[:, :, at:at + m.pixels.shape[2]])
+            at += m.pixels.shape[2]
+            results.append(renormalize_normals(part) if m.normal else part)
+        return image, results
+
+
 class _Progress:
     """Counts steps and reports them: progress(done, total) -> False cancels (ExpandCancelled)."""
 
