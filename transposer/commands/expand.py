@@ -187,35 +187,15 @@ def _option_error(error) -> click.ClickException:
 def command(inputs, output, scale, size_text, seamless, companions, model, device, threads, analysis_size, large,
             seed, variation, synthesis, bit_depth, overwrite, as_json, max_pixels):
     """Expand INPUT textures (files or folders of images) into larger textures of the same material."""
-    from transposer.runtime import (Companion, ExpandCancelled, ExpandError, Expander, ExpandOptions, OptionError,
-                                    SessionOptions)
+    from transposer.runtime import Companion, ExpandCancelled, ExpandError, Expander
     from transposer.runtime.imageio import default_bit_depth, read_image, write_image
 
     try:
-        if max_pixels is not None and max_pixels < 1:
-            raise click.ClickException(f"--max-pixels must be a whole number >= 1; got {max_pixels}")
-        if not inputs:
-            raise click.ClickException("give at least one INPUT image or folder")
-        if scale is not None and size_text is not None:
-            raise click.ClickException("give --scale or --size, not both")
-        try:  # every option checked once, by the runtime's own types
-            options = ExpandOptions(scale=scale, size=parse_size(size_text), seamless=seamless, seed=seed,
-                                    variation=variation, synthesis=synthesis)
-            session = SessionOptions(model=model, device=device, threads=threads, analysis_size=analysis_size,
-                                     large=large)
-        except OptionError as error:
-            raise _option_error(error) from None
+        options, session = options_from_flags(inputs, scale, size_text, seamless, seed, variation, synthesis, model,
+                                              device, threads, analysis_size, large, max_pixels)
         files, had_folder = collect_inputs(inputs)
         jobs, to_create = plan_jobs(files, had_folder, output, companions, overwrite)
-        if bit_depth != "auto":
-            from transposer.runtime.imageio import WRITE_DEPTHS
-
-            for job in jobs:
-                for target in [job.output, *(o for _, o in job.companions)]:
-                    allowed = WRITE_DEPTHS[target.suffix.lower()]
-                    if int(bit_depth) not in allowed:
-                        raise click.ClickException(f"--bit-depth {bit_depth} cannot be written to {target.name}; "
-                                                   f"{target.suffix} takes {', '.join(map(str, allowed))}")
+        check_bit_depth(jobs, bit_depth)
         # headers first (size, pixel limit; no pixel decoded), then the output folders
         infos = check_inputs(jobs, options, max_pixels)
         check_outputs(jobs, infos, bit_depth)
@@ -244,6 +224,42 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
         from transposer.runtime.files import first_line
 
         raise click.ClickException(first_line(error)) from None
+
+
+def options_from_flags(inputs, scale, size_text, seamless, seed, variation, synthesis, model, device, threads,
+                       analysis_size, large, max_pixels):
+    """The runtime's ExpandOptions and SessionOptions from the flags: every range is checked once,
+    by the runtime's own types, and reported with the flag as the user typed it."""
+    from transposer.runtime import ExpandOptions, OptionError, SessionOptions
+
+    if max_pixels is not None and max_pixels < 1:
+        raise click.ClickException(f"--max-pixels must be a whole number >= 1; got {max_pixels}")
+    if not inputs:
+        raise click.ClickException("give at least one INPUT image or folder")
+    if scale is not None and size_text is not None:
+        raise click.ClickException("give --scale or --size, not both")
+    try:
+        options = ExpandOptions(scale=scale, size=parse_size(size_text), seamless=seamless, seed=seed,
+                                variation=variation, synthesis=synthesis)
+        session = SessionOptions(model=model, device=device, threads=threads, analysis_size=analysis_size,
+                                 large=large)
+    except OptionError as error:
+        raise _option_error(error) from None
+    return options, session
+
+
+def check_bit_depth(jobs: list[Job], bit_depth: str) -> None:
+    """--bit-depth must be one every output's format can hold."""
+    if bit_depth == "auto":
+        return
+    from transposer.runtime.imageio import WRITE_DEPTHS
+
+    for job in jobs:
+        for target in [job.output, *(o for _, o in job.companions)]:
+            allowed = WRITE_DEPTHS[target.suffix.lower()]
+            if int(bit_depth) not in allowed:
+                raise click.ClickException(f"--bit-depth {bit_depth} cannot be written to {target.name}; "
+                                           f"{target.suffix} takes {', '.join(map(str, allowed))}")
 
 
 def check_inputs(jobs: list[Job], options, max_pixels: int | None) -> dict:
