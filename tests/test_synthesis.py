@@ -199,7 +199,7 @@ def test_exhaustive_search_finds_an_exact_placement():
     filled[:, :6] = True
     old = source[10:40, 17:51] * filled[:, :, None]
     query = search.Query((100, 200), (20, 24), (95, 195), filled, old, filled.astype(np.float32))
-    spectra = search.SourceSpectra(source, 5, 0)
+    spectra = search.SourceSpectra(source, 5, 0, search.channel_variance(source))
     settings = search.Settings(tolerance=0.0, occurrence=0.0, network=0.0)
     found = search.exhaustive(spectra, [query], np.zeros((64, 64)), 3.0, settings, rng)
     assert found == [(100 - 15, 200 - 22)]  # the placement window starts 5 px inside the context
@@ -210,7 +210,7 @@ def test_cut_follows_the_cheapest_connected_path():
     path = [2, 3, 3, 4, 4, 3, 2, 1, 1, 2, 3, 3]
     for i, t in enumerate(path):
         error[i, t] = 0.0
-    strip = cuts.Strip(0, "left", error, np.zeros(12, int), np.full(12, 6))
+    strip = cuts.Strip("left", error, np.zeros(12, int), np.full(12, 6))
     (t,) = cuts.solve([strip])
     assert list(t) == path
 
@@ -221,7 +221,7 @@ def test_cut_keeps_fixed_pixels_and_fills_empty_ones():
     filled[:, :4] = True  # the left four columns hold pixels...
     fixed = np.zeros((10, 10), bool)
     fixed[:, :2] = True  # ...the first two are the user's input
-    strips = cuts.strips_of(0, error, filled, fixed, 6)
+    strips = cuts.strips_of(error, filled, fixed, 6)
     take = cuts.take_new((10, 10), strips, cuts.solve(strips), filled, fixed)
     assert not take[fixed].any() and take[~filled].all()
 

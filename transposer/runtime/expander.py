@@ -49,8 +49,7 @@ from .files import first_line
 from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
-from .synthesis import level_factors, synthesize
-from .synthesis import plan as plan_synthesis
+from .synthesis import level_count, synthesize
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
@@ -146,7 +145,7 @@ class Expander:
         height, width = stack.layers.shape[:2]
         target = options.target_size(width, height)
         if options.synthesis == "coherent":
-            steps = 1 + len(level_factors(plan_synthesis((height, width), target))) + warp.block_count(target[0])
+            steps = 1 + level_count((height, width), target) + warp.block_count(target[0])
             layers = self._expand_coherent(stack.layers, target, options.wrap, stack.hdr, options.noise_mix,
                                            options.seed, _Progress(progress, steps))
         else:

@@ -83,6 +83,11 @@ def level_factors(layout: Layout, coarse_side: int = COARSE_SIDE) -> list[float]
     return [2.0 ** -k for k in range(max(0, halvings), -1, -1)]
 
 
+def level_count(source: tuple[int, int], canvas: tuple[int, int]) -> int:
+    """How many pyramid levels synthesize() runs for this output (one progress step each)."""
+    return len(level_factors(plan(source, canvas)))
+
+
 def plan(source: tuple[int, int], canvas: tuple[int, int], origin=None, pieces: int = PIECES) -> Layout:
     """The cells of a synthesis of `canvas` around `source` (centred unless `origin` is given)."""
     if origin is None:
@@ -168,4 +173,4 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-__all__ = ["PieceMap", "Settings", "synthesize", "plan", "level_factors", "PIECES"]
+__all__ = ["PieceMap", "Settings", "synthesize", "plan", "level_factors", "level_count", "PIECES"]

@@ -27,7 +27,6 @@ _SIDES = ("top", "bottom", "left", "right")
 
 @dataclass
 class Strip:
-    cell: int  # index of the window in the batch
     side: str
     error: np.ndarray  # (L, D) squared difference old - new, depth 0 = the window's outer edge
     t_min: np.ndarray  # (L,) the cut must keep at least this many pixels (fixed ones)
@@ -45,7 +44,7 @@ def _oriented(a: np.ndarray, side: str, depth: int) -> np.ndarray:
     return a[:, ::-1][:, :depth]
 
 
-def strips_of(cell: int, error: np.ndarray, filled: np.ndarray, fixed: np.ndarray, depth: int) -> list[Strip]:
+def strips_of(error: np.ndarray, filled: np.ndarray, fixed: np.ndarray, depth: int) -> list[Strip]:
     """The strips of one window (H, W) that hold earlier pixels."""
     height, width = filled.shape
     out = []
@@ -60,7 +59,7 @@ def strips_of(cell: int, error: np.ndarray, filled: np.ndarray, fixed: np.ndarra
         empty = ~f
         t_max = np.where(empty.any(axis=1), empty.argmax(axis=1), d)
         t_min = np.where(x.any(axis=1), d - x[:, ::-1].argmax(axis=1), 0)
-        out.append(Strip(cell, side, _oriented(error, side, d), t_min, t_max))
+        out.append(Strip(side, _oriented(error, side, d), t_min, t_max))
     return out
 
 

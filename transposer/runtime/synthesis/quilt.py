@@ -23,7 +23,7 @@ class Level:
         self.grid = grid
         self.source = source  # (h, w, C) float32 features at this level
         self.flat = source.reshape(-1, source.shape[2])
-        self.variance = float(self.flat.var(axis=0).mean()) + 1e-6  # per channel
+        self.variance = search.channel_variance(source)
         n_cells = sum(len(w) for w in grid.waves)
         self.labels = np.full(grid.canvas, -1, np.int32)
         cy, cx = grid.origin
@@ -66,12 +66,17 @@ class Level:
         labels = self.labels[np.ix_(ys, xs)]
         origin, context_origin = grid.window_origin(cell), grid.window_origin(cell, grid.context)
         h, w = (len(a) for a in grid.window(cell))
-        top, left = origin[0] - context_origin[0], origin[1] - context_origin[1]
-        dy = np.maximum(np.maximum(top - np.arange(len(ys)), np.arange(len(ys)) - (top + h - 1)), 0)
-        dx = np.maximum(np.maximum(left - np.arange(len(xs)), np.arange(len(xs)) - (left + w - 1)), 0)
-        falloff = 1.0 - 0.7 * np.maximum(dy[:, None], dx[None, :]) / max(grid.context, 1)
-        weight = falloff.astype(np.float32) * (labels >= 0)
+        weight = self._falloff(np.arange(len(ys))[:, None], np.arange(len(xs))[None, :], origin, context_origin,
+                               (h, w)) * (labels >= 0)
         return ys, xs, labels, weight, origin, context_origin, (h, w)
+
+    def _falloff(self, iy, ix, origin, context_origin, shape) -> np.ndarray:
+        """Matching weight of context pixels (iy, ix) (broadcast): 1 over the placement window,
+        falling linearly to 0.3 at the context's edge."""
+        top, left = origin[0] - context_origin[0], origin[1] - context_origin[1]
+        dy = np.maximum(np.maximum(top - iy, iy - (top + shape[0] - 1)), 0)
+        dx = np.maximum(np.maximum(left - ix, ix - (left + shape[1] - 1)), 0)
+        return (1.0 - 0.7 * np.maximum(dy, dx) / max(self.grid.context, 1)).astype(np.float32)
 
     def _query(self, cell: Cell, proposals: dict | None) -> search.Query:
         """The whole context, for the exhaustive search (the coarsest level only: small)."""
@@ -91,10 +96,7 @@ class Level:
         lab = self.labels[ys[iy], xs[ix]]
         held = lab >= 0
         iy, ix, lab = iy[held][:count], ix[held][:count], lab[held][:count]
-        top, left = origin[0] - context_origin[0], origin[1] - context_origin[1]
-        dy = np.maximum(np.maximum(top - iy, iy - (top + h - 1)), 0)
-        dx = np.maximum(np.maximum(left - ix, ix - (left + w - 1)), 0)
-        weight = (1.0 - 0.7 * np.maximum(dy, dx) / max(grid.context, 1)).astype(np.float32)
+        weight = self._falloff(iy, ix, origin, context_origin, (h, w))
         old = self.flat[self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1])]
         positions = np.stack([iy + context_origin[0], ix + context_origin[1]], axis=1)
         return search.Sample(origin, (h, w), positions, old, weight, self._reach(cell))
@@ -112,7 +114,8 @@ class Level:
         """Fill every cell of the grid, wave by wave. starts: cell -> offset from the coarser
         level (local search); None: exhaustive search (the coarsest level)."""
         reach = self.grid.overlap  # a piece may reach past the source by its overlap (not placed there)
-        spectra = search.SourceSpectra(self.source, self.grid.context, reach) if starts is None else None
+        spectra = None if starts is not None else search.SourceSpectra(self.source, self.grid.context, reach,
+                                                                       self.variance)
         for wave in self.grid.waves:
             if starts is None:
                 queries = [self._query(cell, proposals) for cell in wave]
@@ -138,7 +141,7 @@ class Level:
         diff = self.piece_pixels(uy, ux, offset) - self.window_pixels(ys, xs, labels)
         error = np.einsum("ijc,ijc->ij", diff, diff)
         error[~filled] = 0.0
-        strips = cuts.strips_of(0, error, filled, keep, 2 * self.grid.overlap)
+        strips = cuts.strips_of(error, filled, keep, 2 * self.grid.overlap)
         return cell, offset, ys, xs, labels, covered, keep, strips
 
     def _cut_in(self, prepared, usage) -> None:

@@ -47,7 +47,7 @@ class Query:
     """One cell at this level: its placement window and the wider context it is matched on."""
 
     origin: tuple[int, int]  # unwrapped canvas position of the placement window's first pixel
-    shape: tuple[int, int]  # (h, w) of the placement window: must come from inside the source
+    shape: tuple[int, int]  # (h, w) of the placement window
     context_origin: tuple[int, int]  # ... of the context window (the placement window grown)
     filled: np.ndarray  # (hc, wc) bool: what the context window already holds
     old: np.ndarray  # (hc, wc, C) their features (zero elsewhere)
@@ -62,7 +62,7 @@ class Sample:
     """A sample of one cell's held context pixels, for the local search at finer levels."""
 
     origin: tuple[int, int]  # unwrapped canvas position of the placement window's first pixel
-    shape: tuple[int, int]  # (h, w) of the placement window: must come from inside the source
+    shape: tuple[int, int]  # (h, w) of the placement window
     positions: np.ndarray  # (P, 2) unwrapped canvas positions of the sampled pixels
     old: np.ndarray  # (P, C) their features
     weight: np.ndarray  # (P,) how much each counts
@@ -73,8 +73,7 @@ class SourceSpectra:
     """The source's FFTs, zero-padded by `margin` so a context may reach past its edges, and a
     placement window by `reach` (its pixels outside the source are then not placed)."""
 
-    def __init__(self, source: np.ndarray, context: int, reach: int):
-        self.source = source
+    def __init__(self, source: np.ndarray, context: int, reach: int, variance: float):
         self.shape = source.shape[:2]
         self.reach = reach
         self.margin = margin = context + reach
@@ -86,7 +85,13 @@ class SourceSpectra:
         self.colour = np.fft.rfft2(planes)  # (C, Hp, Wp//2+1)
         self.energy = np.fft.rfft2((planes * planes).sum(axis=0))
         self.inside = np.fft.rfft2(inside)
-        self.variance = float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6  # per channel
+        self.variance = variance  # channel_variance(source)
+
+
+def channel_variance(source: np.ndarray) -> float:
+    """The features' variance per channel: the unit the costs are measured in, so that they
+    mean the same on any texture."""
+    return float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6
 
 
 _POOL: list = []
