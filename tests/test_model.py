@@ -118,7 +118,7 @@ def test_gradients_reach_every_parameter():
 
 def edge_ratios(y: torch.Tensor) -> tuple[float, float]:
     """Mean |difference| across the wrap-around edge over the mean |difference| of interior
-    neighbours, for rows and for columns."""
+    neighbours, for rows and for columns (over the whole batch)."""
     rows = (y[:, :, 0] - y[:, :, -1]).abs().mean() / (y[:, :, 1:] - y[:, :, :-1]).abs().mean()
     cols = (y[..., 0] - y[..., -1]).abs().mean() / (y[..., 1:] - y[..., :-1]).abs().mean()
     return float(rows), float(cols)
@@ -184,14 +184,6 @@ def test_placement_continues_copies_across_the_wrap_edge(seam_runs):
         inside, edge = continuity(runs[True][2], size, period=True)
         assert inside > 0.25, size                    # a fresh model copies coherent regions
         assert edge > 0.5 * inside, (size, inside, edge)
-
-
-def edge_ratios(y: torch.Tensor) -> tuple[float, float]:
-    """Mean |difference| across the wrap-around edge over the mean |difference| of interior
-    neighbours, for rows and for columns (over the whole batch)."""
-    rows = (y[:, :, 0] - y[:, :, -1]).abs().mean() / (y[:, :, 1:] - y[:, :, :-1]).abs().mean()
-    cols = (y[..., 0] - y[..., -1]).abs().mean() / (y[..., 1:] - y[..., :-1]).abs().mean()
-    return float(rows), float(cols)
 
 
 def test_seamless_edge_no_worse_than_interior(seam_runs):
