@@ -14,6 +14,7 @@ from PIL import Image
 from transposer.runtime import Companion, Expander
 from transposer.runtime import warp
 from transposer.runtime.synthesis import cuts, plan, search, synthesize
+from transposer.runtime.synthesis.features import channel_variance
 from transposer.runtime.synthesis.grid import build_grid
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -199,7 +200,7 @@ def test_exhaustive_search_finds_an_exact_placement():
     filled[:, :6] = True
     old = source[10:40, 17:51] * filled[:, :, None]
     query = search.Query((100, 200), (20, 24), (95, 195), filled, old, filled.astype(np.float32))
-    spectra = search.SourceSpectra(source, 5, 0, search.channel_variance(source))
+    spectra = search.SourceSpectra(source, 5, 0, channel_variance(source))
     settings = search.Settings(tolerance=0.0, occurrence=0.0, network=0.0)
     found = search.exhaustive(spectra, [query], np.zeros((64, 64)), 3.0, settings, rng)
     assert found == [(100 - 15, 200 - 22)]  # the placement window starts 5 px inside the context

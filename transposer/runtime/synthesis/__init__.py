@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-from PIL import Image
 
+from . import features
 from .grid import Layout, build_grid
 from .quilt import Level
 from .search import Settings
@@ -99,7 +99,8 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
                rng: Optional[np.random.Generator] = None, proposal: Optional[Proposal] = None,
                pieces: int = PIECES, settings: Settings = Settings(),
                on_level: Optional[Callable[[], None]] = None, coarse_side: int = COARSE_SIDE) -> PieceMap:
-    """guide (h, w, 3) float32: the colour the pieces are matched on (the input).
+    """guide (h, w, 3): the colour the pieces are matched on (the input), uint8, uint16 or
+    float32 in [0, 1].
     Returns the arrangement of a `canvas` = (H, W) output with the guide at `origin` (default:
     centred) and copied exactly there."""
     rng = np.random.default_rng(0) if rng is None else rng
@@ -109,7 +110,7 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
     level, previous = None, None
     for factor in level_factors(layout, coarse_side):
         grid = build_grid(layout, factor, OVERLAP, CONTEXT, wrap)
-        source = features(guide if grid.source == (height, width) else _resize(guide, grid.source))
+        source = features.features(guide if grid.source == (height, width) else features.resize(guide, grid.source))
         level = Level(grid, source)
         if previous is None:
             usage = np.zeros(grid.source, np.float64)
@@ -137,40 +138,6 @@ def _proposals(grid, layout: Layout, proposal: Optional[Proposal]) -> Optional[d
     sy, sx = proposal(cy * scale[0], cx * scale[1])
     return {c.index: (float(cy[i] - sy[i] / scale[0]), float(cx[i] - sx[i] / scale[1]))
             for i, c in enumerate(cells) if np.isfinite(sy[i]) and np.isfinite(sx[i])}
-
-
-DETAIL = 2.0  # weight of the detail channel against colour in every match
-DETAIL_RADIUS = 2  # pixels: the detail channel is luminance minus its local mean
-
-
-def features(colour: np.ndarray) -> np.ndarray:
-    """What pieces are matched on: the colour, and its fine luminance detail weighted up, so that
-    thin structure (grout, cracks, threads) decides the match rather than broad shading."""
-    luminance = colour.mean(axis=2)
-    detail = luminance - _box_blur(luminance, DETAIL_RADIUS)
-    return np.concatenate([colour, DETAIL * detail[:, :, None]], axis=2).astype(np.float32)
-
-
-def _box_blur(plane: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 box, edges clamped."""
-    out = plane.astype(np.float64)
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        c = padded.cumsum(axis=axis)
-        n = out.shape[axis]
-        hi = np.take(c, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
-        lo = np.take(c, np.arange(0, n), axis=axis)
-        out = (hi - lo) / (2 * radius + 1)
-    return out
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-averaged downscale of (h, w, C) float32 to size = (h', w')."""
-    out = np.empty((size[0], size[1], image.shape[2]), np.float32)
-    for c in range(image.shape[2]):
-        plane = Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32))
-        out[:, :, c] = np.asarray(plane.resize((size[1], size[0]), Image.Resampling.BOX))
-    return out
 
 
 __all__ = ["PieceMap", "Settings", "synthesize", "plan", "level_factors", "level_count", "PIECES"]

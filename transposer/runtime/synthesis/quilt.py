@@ -15,17 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 from . import cuts, search
+from .features import channel_variance
 from .grid import Cell, Grid
+
+CUT_PIXELS = 1 << 24  # window pixels prepared for cutting at once (each holds ~10 bytes a pixel)
 
 
 class Level:
     def __init__(self, grid: Grid, source: np.ndarray):
         self.grid = grid
-        self.source = source  # (h, w, C) float32 features at this level
+        self.source = source  # (h, w, C) features at this level (float32, float16 when large)
         self.flat = source.reshape(-1, source.shape[2])
-        self.variance = search.channel_variance(source)
+        self.variance = channel_variance(source)
         n_cells = sum(len(w) for w in grid.waves)
-        self.labels = np.full(grid.canvas, -1, np.int32)
+        # the largest array of a large expansion: as small an integer as holds every label
+        self.labels = np.full(grid.canvas, -1, np.int16 if n_cells < np.iinfo(np.int16).max else np.int32)
         cy, cx = grid.origin
         h, w = grid.source
         self.labels[cy:cy + h, cx:cx + w] = 0
@@ -47,12 +51,16 @@ class Level:
     def window_pixels(self, ys, xs, labels) -> np.ndarray:
         """(h, w, C) current features of a window (zero where nothing is placed)."""
         lab = np.maximum(labels, 0)
-        out = self.flat[self.source_index(ys[:, None], xs[None, :], self.offsets[lab, 0], self.offsets[lab, 1])]
+        out = self.read(self.source_index(ys[:, None], xs[None, :], self.offsets[lab, 0], self.offsets[lab, 1]))
         out[labels < 0] = 0.0
         return out
 
     def piece_pixels(self, ys, xs, offset) -> np.ndarray:
-        return self.flat[self.source_index(ys[:, None], xs[None, :], offset[0], offset[1])]
+        return self.read(self.source_index(ys[:, None], xs[None, :], offset[0], offset[1]))
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        """Features at flat source indices, always float32 (every difference is)."""
+        return self.flat[index].astype(np.float32, copy=False)
 
     def _unwrapped(self, origin: tuple[int, int], shape: tuple[int, int]):
         """Window positions in unwrapped canvas coordinates."""
@@ -97,7 +105,7 @@ class Level:
         held = lab >= 0
         iy, ix, lab = iy[held][:count], ix[held][:count], lab[held][:count]
         weight = self._falloff(iy, ix, origin, context_origin, (h, w))
-        old = self.flat[self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1])]
+        old = self.read(self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1]))
         positions = np.stack([iy + context_origin[0], ix + context_origin[1]], axis=1)
         return search.Sample(origin, (h, w), positions, old, weight, self._reach(cell))
 
@@ -123,7 +131,23 @@ class Level:
             else:
                 chosen = [search.local(self.source, self._sample(cell, settings.samples, rng), starts[cell.index],
                                        settings, self.variance) for cell in wave]
-            self._cut_in([self._prepare_cut(cell, offset) for cell, offset in zip(wave, chosen)], usage)
+            # the windows of a wave never touch, so cutting them in a few at a time is the same
+            # as all at once, and bounds what a large level holds at any moment
+            for part in self._batches(wave, chosen):
+                self._cut_in([self._prepare_cut(cell, offset) for cell, offset in part], usage)
+
+    def _batches(self, wave, chosen):
+        """(cell, offset) pairs in batches of at most CUT_PIXELS window pixels (at least one)."""
+        batch, pixels = [], 0
+        for cell, offset in zip(wave, chosen):
+            ys, xs = self.grid.window(cell)
+            if batch and pixels + len(ys) * len(xs) > CUT_PIXELS:
+                yield batch
+                batch, pixels = [], 0
+            batch.append((cell, offset))
+            pixels += len(ys) * len(xs)
+        if batch:
+            yield batch
 
     def _prepare_cut(self, cell: Cell, offset):
         """The placement window's strips: where it holds pixels, how they differ from the piece,

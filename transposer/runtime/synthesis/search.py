@@ -88,12 +88,6 @@ class SourceSpectra:
         self.variance = variance  # channel_variance(source)
 
 
-def channel_variance(source: np.ndarray) -> float:
-    """The features' variance per channel: the unit the costs are measured in, so that they
-    mean the same on any texture."""
-    return float(source.reshape(-1, source.shape[2]).var(axis=0).mean()) + 1e-6
-
-
 _POOL: list = []
 
 
