@@ -13,7 +13,8 @@ from PIL import Image
 
 from transposer.runtime import Companion, Expander
 from transposer.runtime import warp
-from transposer.runtime.synthesis import cuts, plan, search, synthesize
+from transposer.runtime.synthesis import cuts, features, plan, search, synthesize
+from transposer.runtime.synthesis import lattice as periods
 from transposer.runtime.synthesis.features import channel_variance
 from transposer.runtime.synthesis.grid import build_grid
 
@@ -242,3 +243,22 @@ def test_waves_never_hold_neighbours_and_cells_cover_the_ring():
                 for j in range(i + 1, len(windows)):
                     assert not windows[i] & windows[j]
         assert (covered == 1).all()
+
+
+# --- the period of a periodic source (lattice.py) -------------------------------------------
+def test_the_period_of_a_lattice_is_found_and_noise_has_none():
+    grid, _ = lattice(64, 64, period=(16, 12))
+    found = periods.detect(features.features(grid), (0, 0))
+    assert found is not None and len(found.vectors) == 2
+    assert {tuple(abs(c) for c in v) for v in found.vectors} == {(16, 0), (0, 12)}
+    noise = np.random.default_rng(4).random((64, 64, 3)).astype(np.float32)
+    assert periods.detect(features.features(noise), (0, 0)) is None
+    assert periods.detect(features.features(example(64).astype(np.float32) / 255), (0, 0)) is None
+
+
+def test_every_piece_of_a_periodic_source_sits_on_its_period():
+    grid, _ = lattice(64, 64, period=(16, 12), seed=5)
+    pieces = synthesize(grid, (160, 160), rng=np.random.default_rng(3))
+    origin = pieces.offsets[0]
+    for dy, dx in pieces.offsets[1:]:
+        assert (dy - origin[0]) % 16 in (0, 1, 15) and (dx - origin[1]) % 12 in (0, 1, 11)

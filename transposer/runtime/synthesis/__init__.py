@@ -33,7 +33,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import features
+from . import features, lattice
 from .grid import Layout, build_grid
 from .quilt import Level
 from .search import Settings
@@ -114,7 +114,8 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         level = Level(grid, source)
         if previous is None:
             usage = np.zeros(grid.source, np.float64)
-            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use)
+            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use,
+                       lattice.detect(source, grid.origin) if settings.periodic else None)
         else:
             ratio = (grid.source[0] / previous.grid.source[0], grid.source[1] / previous.grid.source[1])
             starts = {k: (int(round(dy * ratio[0])), int(round(dx * ratio[1])))

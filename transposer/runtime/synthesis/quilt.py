@@ -118,16 +118,17 @@ class Level:
 
     # --- one wave --------------------------------------------------------------------------
     def fill(self, proposals: dict | None, starts: dict | None, settings: search.Settings,
-             rng: np.random.Generator, usage: np.ndarray | None, expected_use: float) -> None:
+             rng: np.random.Generator, usage: np.ndarray | None, expected_use: float, period=None) -> None:
         """Fill every cell of the grid, wave by wave. starts: cell -> offset from the coarser
-        level (local search); None: exhaustive search (the coarsest level)."""
+        level (local search); None: exhaustive search (the coarsest level), on the source's
+        `period` (lattice.Lattice) if it has one."""
         reach = self.grid.overlap  # a piece may reach past the source by its overlap (not placed there)
         spectra = None if starts is not None else search.SourceSpectra(self.source, self.grid.context, reach,
                                                                        self.variance)
         for wave in self.grid.waves:
             if starts is None:
                 queries = [self._query(cell, proposals) for cell in wave]
-                chosen = search.exhaustive(spectra, queries, usage, expected_use, settings, rng)
+                chosen = search.exhaustive(spectra, queries, usage, expected_use, settings, rng, period)
             else:
                 chosen = [search.local(self.source, self._sample(cell, settings.samples, rng), starts[cell.index],
                                        settings, self.variance) for cell in wave]

@@ -28,6 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # scipy's pocketfft runs these batched 2-D transforms 2-3x faster than numpy's
+    from scipy import fft
+except ImportError:  # the same transforms, slower (e.g. inside Blender, which has no scipy)
+    from numpy import fft
+
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads for the coarse search's FFTs
 
 
@@ -40,6 +45,7 @@ class Settings:
     network_radius: int = 2  # coarse pixels
     radius: int = 1  # local search radius at finer levels, in that level's pixels
     samples: int = 1500  # context pixels compared per candidate at finer levels
+    periodic: bool = True  # a periodic source is continued on its period (lattice.py)
 
 
 @dataclass
@@ -82,9 +88,9 @@ class SourceSpectra:
         planes = np.stack([np.pad(source[:, :, c], pad) for c in range(source.shape[2])])
         inside = np.pad(np.ones(self.shape, np.float32), pad)
         self.padded = planes.shape[1:]
-        self.colour = np.fft.rfft2(planes)  # (C, Hp, Wp//2+1)
-        self.energy = np.fft.rfft2((planes * planes).sum(axis=0))
-        self.inside = np.fft.rfft2(inside)
+        self.colour = fft.rfft2(planes)  # (C, Hp, Wp//2+1)
+        self.energy = fft.rfft2((planes * planes).sum(axis=0))
+        self.inside = fft.rfft2(inside)
         self.variance = variance  # channel_variance(source)
 
 
@@ -112,14 +118,15 @@ def _fast_length(n: int) -> int:
 
 
 def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, expected_use: float,
-               settings: Settings, rng: np.random.Generator) -> list[tuple[int, int]]:
+               settings: Settings, rng: np.random.Generator, period=None) -> list[tuple[int, int]]:
     """Choose an offset (canvas - source) for every query by full search over the source.
 
     The masked, weighted difference over the part of the context that falls inside the source:
         sum w V (O - S)^2 = corr(w O^2, V) - 2 corr(w O, S) + corr(w, S^2),   count = corr(w, V)
     with V the source's indicator (the source is zero outside it); correlation index c = the
     placement window's source corner. Exact: the sum is a small difference of large terms, so
-    no term may be approximated."""
+    no term may be approximated. period: a lattice.Lattice; only placements on it are
+    considered (where any of them is possible)."""
     H, W = spectra.shape
     Hp, Wp = spectra.padded
     A = spectra.reach  # correlation index i is the placement corner c = i - A
@@ -137,11 +144,11 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
             kernels[k, 0, y0:y0 + hc, x0:x0 + wc] = w
             kernels[k, 1:C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * w[:, :, None]).transpose(2, 0, 1)
             kernels[k, C + 1, y0:y0 + hc, x0:x0 + wc] = (q.old * q.old).sum(axis=2) * w
-        spectrum = np.conj(np.fft.rfft2(kernels))  # (k, C + 2, Hp, Wp//2+1)
+        spectrum = np.conj(fft.rfft2(kernels))  # (k, C + 2, Hp, Wp//2+1)
         sums = np.stack([spectrum[:, C + 1] * spectra.inside[None] + spectrum[:, 0] * spectra.energy[None]
                          - 2.0 * (spectrum[:, 1:C + 1] * spectra.colour[None]).sum(axis=1),
                          spectrum[:, 0] * spectra.inside[None]], axis=1)
-        return np.fft.irfft2(sums, s=(Hp, Wp))  # (k, 2, Hp, Wp): ssd, count
+        return fft.irfft2(sums, s=(Hp, Wp))  # (k, 2, Hp, Wp): ssd, count
 
     # pocketfft releases the GIL: the cells of a wave are split over the cores
     parts = [queries[i::WORKERS] for i in range(min(WORKERS, n))]
@@ -176,6 +183,10 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
         use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
                + integral[:ny, :nx]) / (h * w)
         cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
+        if period is not None:  # a periodic texture: only placements on its period
+            on = period.allowed(q.origin[0] - (np.arange(ny)[:, None] - A), q.origin[1] - (np.arange(nx)[None, :] - A))
+            if np.isfinite(cost[on]).any():
+                cost = np.where(on, cost, np.inf)
         chosen.append(_pick(cost, q.origin, settings, rng, A))
     return chosen
 
