@@ -84,9 +84,10 @@ def self_similarity_fft(feat: torch.Tensor, ry: int, rx: int, norm: str = "overl
     # large gain downstream, so float32 rounding (~1e-4 here) would move the chosen copies and
     # make PyTorch and onnxruntime disagree. The maps are small (a projection to few channels).
     feat = _centre(feat.double(), norm)
-    # FFT length h + r: the largest lag read is r and the correlation's support is +-(h-1), so
-    # no lag we read aliases with another.
-    ny, nx = h + ry, w + rx
+    # FFT length 2h: the largest lag read is r <= h - 1 and the correlation's support is
+    # +-(h-1), so any length from h + r up leaves the lags we read unaliased; 2h rather than
+    # h + r because onnxruntime's DFT is fast only at powers of two (h + r = 2h - 1 is odd).
+    ny, nx = 2 * h, 2 * w
     spec = torch.fft.rfft2(feat, s=(ny, nx))                      # (B, C, ny, nx//2+1)
     power = (spec.real ** 2 + spec.imag ** 2).sum(1, keepdim=True)  # autocorrelation spectrum
     energy_map = (feat ** 2).sum(1, keepdim=True)                  # (B, 1, h, w)
