@@ -17,7 +17,10 @@ raised with the environment variable TRANSPOSER_MAX_PIXELS (or `transposer expan
 
 Writes are atomic (runtime/files.py): a temporary file beside the target, fsync, os.replace; new
 files get the umask's permissions, an overwrite keeps the target's mode. PNG and TIFF are encoded
-in strips of rows, so writing needs a few MiB beyond the float image itself.
+in strips of rows as the rows come: `write_image_rows` (an iterable of blocks of rows) and
+`RowWriter` (blocks pushed, for several images made together) write the same file write_image
+makes of the whole array, holding a few strips, never the image; the other formats take the
+image whole (the rows are assembled first).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class ImageFileError(ExpandError):
 
 @dataclass
 class ImageData:
-    pixels: np.ndarray  # (H, W, C) float32, C in 1..4 (grey, grey+alpha, RGB, RGBA)
+    pixels: np.ndarray  # (H, W, C) float32 (read_image(native=True): uint8 / uint16 for 8 / 16 bits), C in 1..4
     bit_depth: int  # 8, 16 or 32 (float): what the file stored, the natural depth to save with
     warnings: list = field(default_factory=list)  # one-line notes, e.g. an unusable EXIF orientation
 
@@ -216,21 +219,23 @@ def _pillow_info(path: Path) -> ImageInfo:
 
 
 # --- reading -------------------------------------------------------------------------------------
-def read_image(path, max_pixels: int | None = None) -> ImageData:
+def read_image(path, max_pixels: int | None = None, native: bool = False) -> ImageData:
     """Read an image file: the header first (size limit), then the pixels. Raises ImageFileError
-    with a one-line message on any failure."""
+    with a one-line message on any failure. native: 8- and 16-bit samples come as uint8 /
+    uint16 (a quarter or half of float32's memory; divided by 255 / 65535 they are the float32
+    values), everything else as float32."""
     path = Path(path)
     info = read_info(path, max_pixels)
     notes: list[str] = []
     try:
         if info.format == "PNG" and info.bit_depth == 16:
-            data = _read_png16(path, info, notes)
+            data = _read_png16(path, info, notes, native)
         elif info.format == "TIFF":
-            data = _read_tiff(path, notes)
+            data = _read_tiff(path, notes, native)
         elif info.format == "EXR":
             data = _read_exr(path)
         else:
-            data = _read_pillow(path, notes)
+            data = _read_pillow(path, notes, native)
     except ImageFileError:
         raise
     except MemoryError:
@@ -240,7 +245,8 @@ def read_image(path, max_pixels: int | None = None) -> ImageData:
     pixels = data.pixels
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or 0 in pixels.shape:
         raise ImageFileError(f"cannot read {path}: unsupported pixel layout {pixels.shape}")
-    data.pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    native_dtype = native and pixels.dtype in (np.uint8, np.uint16)
+    data.pixels = np.ascontiguousarray(pixels, dtype=None if native_dtype else np.float32)
     data.warnings = [f"{path}: {note}" for note in notes]
     return data
 
@@ -252,14 +258,21 @@ def _to_float(array: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-def _read_pillow(path: Path, notes: list) -> ImageData:
+def _scaled(array: np.ndarray, scale: float, native: bool) -> np.ndarray:
+    """_to_float, or the array itself where `native` and it is uint8 / 255 or uint16 / 65535."""
+    if native and (array.dtype, scale) in ((np.uint8, 255.0), (np.uint16, 65535.0)):
+        return array
+    return _to_float(array, scale)
+
+
+def _read_pillow(path: Path, notes: list, native: bool = False) -> ImageData:
     with _open_pillow(path) as image:
         image.load()  # decode now: a truncated file fails here, inside our error handling
         orientation = _orientation_from(image, notes)
         mode = image.mode
         if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             array = np.asarray(image).astype(np.uint16, copy=False)
-            return ImageData(_orient(_to_float(array, 65535.0)[:, :, None], orientation), 16)
+            return ImageData(_orient(_scaled(array, 65535.0, native)[:, :, None], orientation), 16)
         if mode == "I":
             array = np.asarray(image)
             depth = 16 if array.max(initial=0) <= 65535 and array.min(initial=0) >= 0 else 32
@@ -273,13 +286,13 @@ def _read_pillow(path: Path, notes: list) -> ImageData:
         array = np.asarray(image)
     if array.ndim == 2:
         array = array[:, :, None]
-    return ImageData(_orient(_to_float(array, 255.0), orientation), 8)
+    return ImageData(_orient(_scaled(array, 255.0, native), orientation), 8)
 
 
-def _read_png16(path: Path, info: ImageInfo, notes: list) -> ImageData:
+def _read_png16(path: Path, info: ImageInfo, notes: list, native: bool = False) -> ImageData:
     array = _decode_png16_unfiltered(path, info)
     if array is not None:
-        pixels = _to_float(array.reshape(info.height, info.width, info.channels), 65535.0)
+        pixels = _scaled(array.reshape(info.height, info.width, info.channels), 65535.0, native)
         del array
         return ImageData(_orient(pixels, _exif_orientation(path, notes)), 16)
     import png  # pypng: Pillow reads 16-bit RGB(A) PNG as 8-bit; pure Python, so the slow path
@@ -293,7 +306,7 @@ def _read_png16(path: Path, info: ImageInfo, notes: list) -> ImageData:
         count = y + 1
     if count != height:
         raise ImageFileError(f"cannot read {path}: truncated PNG ({count} of {height} rows)")
-    pixels = _to_float(array.reshape(height, width, planes), float((1 << meta["bitdepth"]) - 1))
+    pixels = _scaled(array.reshape(height, width, planes), float((1 << meta["bitdepth"]) - 1), native)
     del array
     return ImageData(_orient(pixels, _exif_orientation(path, notes)), meta["bitdepth"])
 
@@ -371,7 +384,7 @@ def _png_chunks(handle, stop: bytes, bodies: bool = False):
             return
 
 
-def _read_tiff(path: Path, notes: list) -> ImageData:
+def _read_tiff(path: Path, notes: list, native: bool = False) -> ImageData:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -388,9 +401,9 @@ def _read_tiff(path: Path, notes: list) -> ImageData:
         raise ImageFileError(f"cannot read {path}: TIFF with shape {array.shape} is not a single image")
     array = array[:, :, :4]
     if array.dtype == np.uint8:
-        pixels, depth = _to_float(array, 255.0), 8
+        pixels, depth = _scaled(array, 255.0, native), 8
     elif array.dtype == np.uint16:
-        pixels, depth = _to_float(array, 65535.0), 16
+        pixels, depth = _scaled(array, 65535.0, native), 16
     elif np.issubdtype(array.dtype, np.floating):
         pixels, depth = array.astype(np.float32, copy=False), 32
     elif np.issubdtype(array.dtype, np.integer):
@@ -494,6 +507,15 @@ def check_writable_path(path, bit_depth: int | None = None, channels: int | None
     return path, depth
 
 
+STRIP_SUFFIXES = (".png", ".tif", ".tiff")  # formats written strip by strip, from rows as they come
+
+
+def writes_in_strips(path) -> bool:
+    """Whether `path`'s format is written strip by strip (write_image_rows, RowWriter then need a
+    few strips of memory, not the image); the others are assembled whole first."""
+    return Path(path).suffix.lower() in STRIP_SUFFIXES
+
+
 def write_image(path, pixels: np.ndarray, bit_depth: int | None = None) -> Path:
     """Write (H, W[, C]) float32 to `path` (format by extension) atomically. bit_depth: 8, 16 or
     32 (float) as the format allows; None = 8, or 32 for EXR. Returns the path."""
@@ -503,21 +525,176 @@ def write_image(path, pixels: np.ndarray, bit_depth: int | None = None) -> Path:
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or 0 in pixels.shape:
         raise ImageFileError(f"cannot write {path}: pixels must be (H, W, C) with C in 1..4; got {pixels.shape}")
     path, depth = check_writable_path(path, bit_depth, pixels.shape[2])
-    suffix = path.suffix.lower()
+    return _write_atomic(path, lambda temp: _encode(temp, path.suffix.lower(), [pixels], pixels.shape, depth, pixels))
 
+
+def write_image_rows(path, blocks, width: int, height: int, channels: int, bit_depth: int | None = None) -> Path:
+    """write_image for an image given as an iterable of blocks of rows, top to bottom, each
+    (rows, width[, channels]) float32, any number of rows: PNG and TIFF are encoded strip by
+    strip as the rows come (the file is the one write_image makes of the whole image); other
+    formats get the rows assembled first. Atomic like write_image: if `blocks` raises, its
+    error comes out unchanged and nothing is left behind. Returns the path."""
+    if channels not in (1, 2, 3, 4) or width < 1 or height < 1:
+        raise ImageFileError(f"cannot write {path}: the image must be W x H x C with C in 1..4; "
+                             f"got {width} x {height} x {channels}")
+    path, depth = check_writable_path(path, bit_depth, channels)
+    return _write_rows(path, blocks, (height, width, channels), depth)
+
+
+def _write_rows(path: Path, blocks, shape: tuple, depth: int, cancel: threading.Event | None = None) -> Path:
     def write(temp: str) -> None:
-        if suffix == ".png":
-            _write_png(temp, pixels, depth)
-        elif suffix in (".tif", ".tiff"):
-            _write_tiff(temp, pixels, depth)
-        elif suffix == ".exr":
-            _write_exr(temp, pixels, depth)
-        else:
-            _write_pillow(temp, pixels, _PILLOW_FORMATS[suffix])
+        _encode(temp, path.suffix.lower(), _guarded(blocks), shape, depth)
+        if cancel is not None and cancel.is_set():  # stopped while finishing: no rename
+            raise _Aborted()
 
+    return _write_atomic(path, write)
+
+
+class RowWriter:
+    """write_image_rows fed by calls instead of an iterator, for several images produced
+    together (an expansion and its companion maps): a thread encodes while rows are pushed.
+
+        with RowWriter(path, width, height, channels, bit_depth) as out:
+            for block in blocks:
+                out.write(block)  # (rows, width[, channels]) float32, top to bottom
+
+    The file is renamed into place when the block ends without an error (or at close()); an
+    error, Ctrl-C or SIGTERM before that leaves nothing behind. At most QUEUED blocks wait for
+    the encoder."""
+
+    QUEUED = 2
+
+    def __init__(self, path, width: int, height: int, channels: int, bit_depth: int | None = None):
+        import queue
+
+        self.path, self._depth = check_writable_path(path, bit_depth, channels)
+        self._shape = (height, width, channels)
+        self._queue: queue.Queue = queue.Queue(self.QUEUED)
+        self._cancel = threading.Event()
+        # the encoder's end, waited on instead of Thread.join: a join interrupted by Ctrl-C can
+        # leave a running thread marked as stopped (CPython 3.11)
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._open = True  # rows may still come
+
+    def __enter__(self) -> "RowWriter":
+        self._thread = threading.Thread(target=self._run, name=f"write {self.path.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            _write_rows(self.path, self._rows(), self._shape, self._depth, self._cancel)
+        except _Aborted:
+            pass
+        except BaseException as error:  # handed to the producing thread
+            self._error = error
+        finally:
+            self._done.set()
+
+    def _rows(self):
+        while True:
+            item = self._queue.get()
+            if item is _ABORT or self._cancel.is_set():
+                raise _Aborted()
+            if item is _END:
+                return
+            yield item
+
+    def _put(self, item) -> None:
+        import queue
+
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._done.is_set():
+                raise ImageFileError(f"cannot write {self.path}: the writer stopped")
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, block: np.ndarray) -> None:
+        if not self._open:
+            raise ImageFileError(f"cannot write {self.path}: the writer is closed")
+        self._put(block)
+
+    def close(self) -> Path:
+        """Finish the file (all rows given) and rename it into place; raises the writer's error.
+        Interrupted (Ctrl-C) while finishing, it leaves no file."""
+        try:
+            if self._open:
+                self._open = False
+                self._put(_END)
+            self._join()
+        except BaseException:
+            self.abort()
+            raise
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without a file (the temporary one is removed)."""
+        self._cancel.set()
+        if self._thread is None or self._done.is_set():
+            return
+        if self._open:
+            self._open = False
+            try:
+                self._queue.put_nowait(_ABORT)  # wakes an encoder waiting for rows
+            except Exception:  # full: the encoder sees the cancel flag at its next block
+                pass
+        self._join()
+
+    def _join(self) -> None:
+        while not self._done.wait(0.05):
+            pass
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+_END, _ABORT = object(), object()
+
+
+class _Aborted(BaseException):
+    """A RowWriter stopped on purpose."""
+
+
+class _SourceError(BaseException):
+    """An error raised by the rows' producer, carried through the encoder unchanged."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+def _guarded(blocks):
+    """The blocks, with an error of their producer wrapped as _SourceError (not reported as a
+    write error)."""
+    iterator = iter(blocks)
+    while True:
+        try:
+            block = next(iterator)
+        except StopIteration:
+            return
+        except BaseException as error:
+            raise _SourceError(error) from None
+        yield block
+
+
+def _write_atomic(path: Path, write) -> Path:
     try:
         atomic_write(path, write)
-    except (ImageFileError, KeyboardInterrupt, SystemExit):
+    except _SourceError as wrapped:  # the producer's own error, as it raised it
+        raise wrapped.error.with_traceback(wrapped.error.__traceback__) from None
+    except (ImageFileError, KeyboardInterrupt, SystemExit, _Aborted):
         raise
     except MemoryError:
         raise ImageFileError(f"cannot write {path}: not enough memory") from None
@@ -526,6 +703,79 @@ def write_image(path, pixels: np.ndarray, bit_depth: int | None = None) -> Path:
             raise ImageFileError(f"cannot write {path}: {error.strerror}") from None
         raise ImageFileError(f"cannot write {path}: {first_line(error)}") from None
     return path
+
+
+def _encode(temp: str, suffix: str, blocks, shape: tuple, depth: int, whole: np.ndarray | None = None) -> None:
+    """Write the rows `blocks` of an image of `shape` (H, W, C) to `temp`; `whole`: the same
+    image as one array, where the caller has it."""
+    if suffix == ".png":
+        _write_png(temp, blocks, shape, depth)
+    elif suffix in (".tif", ".tiff"):
+        _write_tiff(temp, blocks, shape, depth)
+    else:
+        pixels = whole if whole is not None else _assemble(blocks, shape)
+        if suffix == ".exr":
+            _write_exr(temp, pixels, depth)
+        else:
+            _write_pillow(temp, pixels, _PILLOW_FORMATS[suffix])
+
+
+def _assemble(blocks, shape: tuple) -> np.ndarray:
+    """The rows of `blocks` as one (H, W, C) float32 array."""
+    pixels = np.empty(shape, np.float32)
+    y = 0
+    for block in blocks:
+        block = _checked_block(block, shape, y)
+        pixels[y:y + block.shape[0]] = block
+        y += block.shape[0]
+    _check_rows(y, shape)
+    return pixels
+
+
+def _checked_block(block, shape: tuple, y: int) -> np.ndarray:
+    """A block of rows as (rows, W, C), checked against the image's shape and the rows so far."""
+    height, width, planes = shape
+    block = np.asarray(block)
+    if block.ndim == 2:
+        block = block[:, :, None]
+    if block.ndim != 3 or block.shape[1:] != (width, planes):
+        raise ImageFileError(f"a block of rows must be (rows, {width}, {planes}); got {block.shape}")
+    if y + block.shape[0] > height:
+        raise ImageFileError(f"more than the image's {height} rows were given")
+    return block
+
+
+def _check_rows(y: int, shape: tuple) -> None:
+    if y != shape[0]:
+        raise ImageFileError(f"only {y} of the image's {shape[0]} rows were given")
+
+
+def _bands(blocks, shape: tuple, rows: int = _ROWS_PER_STRIP, above: int = 0):
+    """(y, band) for consecutive strips of `rows` rows from y (the last may be shorter), from
+    blocks of any number of rows; a band starts with the `above` rows before y where there are
+    (a filter's context). Within a block a band is a view, so the whole image given as one
+    block is sliced, never copied. Checks every block's width and channels, and that the rows
+    add up to the height."""
+    height = shape[0]
+    buffer: list = []
+    buffered = 0  # rows in buffer, the `kept` context rows first
+    kept = 0
+    y = 0
+    for block in blocks:
+        block = _checked_block(block, shape, y + buffered - kept)
+        if block.shape[0] == 0:
+            continue
+        buffer.append(block)
+        buffered += block.shape[0]
+        while buffered - kept >= rows or (buffered > kept and y + buffered - kept == height):
+            band = buffer[0] if len(buffer) == 1 else np.concatenate(buffer)
+            take = min(rows, buffered - kept)
+            yield y, band[:kept + take]
+            y += take
+            rest = band[kept + take - min(above, kept + take):]
+            kept = min(above, kept + take)
+            buffer, buffered = [rest], rest.shape[0]
+    _check_rows(y, shape)
 
 
 def _strips(pixels: np.ndarray, depth: int, rows: int = _ROWS_PER_STRIP):
@@ -550,12 +800,14 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-def _write_png(temp: str, pixels: np.ndarray, depth: int) -> None:
+def _write_png(temp: str, blocks, shape: tuple, depth: int) -> None:
     """PNG by strips of rows, each quantised, filtered (Average at 8 bits, Sub at 16: vectorised,
-    since encoding sees only raw bytes) and deflated (zlib-ng level 2, or zlib level 1) on its own, in parallel: the pieces end with a sync
-    flush, so they join into one zlib stream (as pigz does). 3-6x faster than Pillow's default
-    on a 2048 x 2048 texture, and no larger (a noisy texture gains nothing from level 6)."""
-    height, width, planes = pixels.shape
+    since encoding sees only raw bytes) and deflated (zlib-ng level 2, or zlib level 1) on its
+    own, in parallel: the pieces end with a sync flush, so they join into one zlib stream (as
+    pigz does). 3-6x faster than Pillow's default on a 2048 x 2048 texture, and no larger (a
+    noisy texture gains nothing from level 6). The rows come as blocks of any height; a strip
+    is encoded once its rows are there."""
+    height, width, planes = shape
     colour = {1: 0, 2: 4, 3: 2, 4: 6}[planes]
     workers = max(1, min(4, os.cpu_count() or 1))
     with open(temp, "wb") as handle, ThreadPoolExecutor(workers) as pool:
@@ -572,8 +824,8 @@ def _write_png(temp: str, pixels: np.ndarray, depth: int) -> None:
                 handle.write(_png_chunk(b"IDAT", data))
             return checksum
 
-        for y in range(0, height, _ROWS_PER_STRIP):
-            pending.append(pool.submit(_png_strip, pixels, y, depth))
+        for y, band in _bands(blocks, shape, above=1):  # the row above: the Average filter's "up"
+            pending.append(pool.submit(_png_strip, band, y, depth))
             adler = drain(2 * workers, adler)  # bounded: a few strips in flight
         adler = drain(0, adler)
         tail = _deflate.compressobj(1, _deflate.DEFLATED, -15).flush(_deflate.Z_FINISH)  # an empty final block
@@ -581,12 +833,12 @@ def _write_png(temp: str, pixels: np.ndarray, depth: int) -> None:
         handle.write(_png_chunk(b"IEND", b""))
 
 
-def _png_strip(pixels: np.ndarray, y: int, depth: int) -> tuple[bytes, bytes]:
-    """(filtered bytes, their raw deflate ending in a sync flush) for rows y .. y + strip."""
-    width, planes = pixels.shape[1], pixels.shape[2]
+def _png_strip(band: np.ndarray, y: int, depth: int) -> tuple[bytes, bytes]:
+    """(filtered bytes, their raw deflate ending in a sync flush) for the strip of rows from y:
+    `band` is the strip, with the row above it first unless y is 0."""
+    width, planes = band.shape[1], band.shape[2]
     bpp = planes * (depth // 8)  # bytes per pixel: the filter's "left" distance
-    start = max(y - 1, 0)  # the row above is the Average filter's "up"
-    _, band = next(_strips(pixels[start:y + _ROWS_PER_STRIP], depth, rows=_ROWS_PER_STRIP + 1))
+    _, band = next(_strips(band, depth, rows=band.shape[0]))
     raw = (band.astype(">u2") if depth == 16 else band).view(np.uint8).reshape(band.shape[0], width * bpp)
     if y == 0:
         up = np.zeros_like(raw)
@@ -609,26 +861,26 @@ def _png_strip(pixels: np.ndarray, y: int, depth: int) -> tuple[bytes, bytes]:
     return data, compressor.compress(data) + compressor.flush(_deflate.Z_SYNC_FLUSH)
 
 
-def _write_tiff(temp: str, pixels: np.ndarray, depth: int) -> None:
-    """zlib-compressed strips, encoded one at a time (tifffile takes them as bytes)."""
+def _write_tiff(temp: str, blocks, shape: tuple, depth: int) -> None:
+    """zlib-compressed strips, encoded one at a time as the rows come (tifffile takes them as
+    bytes)."""
     import tifffile
 
-    height, width, planes = pixels.shape
+    height, width, planes = shape
     dtype = np.dtype(np.uint8 if depth == 8 else np.uint16 if depth == 16 else np.float32)
 
     def strips():
-        if depth == 32:
-            for y in range(0, height, _ROWS_PER_STRIP):
-                band = np.ascontiguousarray(pixels[y:y + _ROWS_PER_STRIP], dtype=np.float32)
-                yield _deflate.compress(band.astype(dtype.newbyteorder("<"), copy=False).tobytes(), 6)
-        else:
-            for _, strip in _strips(pixels, depth):
-                yield _deflate.compress(strip.astype(dtype.newbyteorder("<"), copy=False).tobytes(), 6)
+        for _, band in _bands(blocks, shape):
+            if depth == 32:
+                strip = np.ascontiguousarray(band, dtype=np.float32)
+            else:
+                _, strip = next(_strips(band, depth, rows=band.shape[0]))
+            yield _deflate.compress(strip.astype(dtype.newbyteorder("<"), copy=False).tobytes(), 6)
 
-    shape = (height, width) if planes == 1 else (height, width, planes)
+    stored = (height, width) if planes == 1 else (height, width, planes)
     photometric = "rgb" if planes >= 3 else "minisblack"
     extrasamples = ("unassalpha",) if planes in (2, 4) else None
-    tifffile.imwrite(temp, strips(), shape=shape, dtype=dtype, byteorder="<", photometric=photometric,
+    tifffile.imwrite(temp, strips(), shape=stored, dtype=dtype, byteorder="<", photometric=photometric,
                      extrasamples=extrasamples, compression="zlib", rowsperstrip=_ROWS_PER_STRIP)
 
 
@@ -663,4 +915,5 @@ def write_bytes_estimate(width: int, height: int, channels: int, suffix: str, de
 
 __all__ = ["ImageData", "ImageInfo", "ImageFileError", "read_image", "read_info", "write_image",
            "check_writable_path", "is_image_path", "default_bit_depth", "max_pixels", "check_pixel_limit",
-           "write_bytes_estimate", "READ_SUFFIXES", "WRITE_DEPTHS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS"]
+           "write_bytes_estimate", "write_image_rows", "RowWriter", "writes_in_strips", "STRIP_SUFFIXES",
+           "READ_SUFFIXES", "WRITE_DEPTHS", "MAX_PIXELS_ENV", "DEFAULT_MAX_PIXELS"]
