@@ -6,15 +6,20 @@ Everything a call needs lives in local variables, so one Expander may serve seve
     layers = [RGB (3) | alpha (0/1) | companion channels ...]     (H, W, C) float32
 
 and is a short pipeline: validate the options, then arrange the output, then place every layer.
+`expand` returns the whole output; `expand_rows` hands it out by blocks of rows (RowBlock), so
+with the synthesis stage an output of any size never exists whole in memory: the input and its
+companions stay in their own dtype (uint8, uint16 or float32) and become the float32 stack only
+block by block, after the whole-pixel copy (the same values as converting first).
 
 synthesis="coherent" (default):
     network   the Transposer proposes an arrangement of its 2x canvas (`coords`), run on the input
               or on a copy of at most PROPOSAL_SIDE px (the proposal is per cell, so that suffices);
     synthesis the whole output, any size, is arranged in one go at full resolution from pieces
               of the input (runtime/synthesis), starting from the proposal;
-    placement every layer is sampled at the result (warp.py, by blocks of rows): whole-pixel
-              copies, so colour, alpha, companions, 16-bit and HDR values stay registered and
-              exact, the input is kept exactly, and a seamless axis tiles at the requested size.
+    placement every layer is copied at the result by blocks of rows (warp.gather, in the layers'
+              own dtype): whole-pixel copies, so colour, alpha, companions, 16-bit and HDR values
+              stay registered and exact, the input is kept exactly, and a seamless axis tiles at
+              the requested size.
 
 synthesis="network" (the raw Transposer, the paper's method): repeated 2x passes,
     pass:   network(guide RGB) -> output RGB + coords (where each output pixel came from)
@@ -86,6 +91,41 @@ class ExpandResult:
     seconds: float = 0.0
 
 
+@dataclass
+class RowBlock:
+    """Output rows [row, row + image.shape[0]) of an expansion, as ExpandResult has them."""
+
+    row: int
+    image: np.ndarray  # (rows, W', C) float32
+    companions: list  # one (rows, W', C_i) float32 per companion
+
+
+class ExpandStream:
+    """An expansion handed out by blocks of rows, top to bottom: iterate it once for RowBlocks.
+    The size and channels are known before the first block; the work (network, synthesis,
+    placement) runs while it is iterated, and progress(done, total) advances per block.
+    `seconds` counts from the call to the last block."""
+
+    def __init__(self, blocks, height: int, width: int, channels: int, companion_channels: list,
+                 provider: str, start: float):
+        self._blocks = blocks
+        self.height, self.width = height, width
+        self.channels = channels  # of the image, as the input's
+        self.companion_channels = companion_channels
+        self.provider = provider
+        self._start = start
+        self.seconds = 0.0
+
+    def __iter__(self):
+        if self._blocks is None:
+            raise ExpandError("an ExpandStream can be iterated once")
+        blocks, self._blocks = self._blocks, None
+        for block in blocks:
+            self.seconds = time.perf_counter() - self._start
+            yield block
+        self.seconds = time.perf_counter() - self._start
+
+
 class Expander:
     """Build once (validates the options and opens the model), then call `expand` many times.
 
@@ -139,49 +179,105 @@ class Expander:
         (ExpandCancelled). Returns ExpandResult."""
         start = time.perf_counter()
         options = _options(scale, size, seamless, seed, noise_mix, synthesis)
-        if progress is not None and not callable(progress):
-            raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
+        _check_progress(progress)
         stack = _LayerStack.build(pixels, companions, self.min_side)
-        height, width = stack.layers.shape[:2]
-        target = options.target_size(width, height)
+        if options.synthesis == "coherent":  # assembled from the blocks: the same values
+            blocks = self._coherent_blocks(stack, options, progress)
+            height, width = options.target_size(stack.width, stack.height)
+            image = np.empty((height, width, stack.channels), np.float32)
+            maps = [np.empty((height, width, m.pixels.shape[2]), np.float32) for m in stack.maps]
+            for block in blocks:
+                rows = slice(block.row, block.row + block.image.shape[0])
+                image[rows] = block.image
+                for whole, part in zip(maps, block.companions):
+                    whole[rows] = part
+                del block
+            return ExpandResult(image, maps, self.provider, time.perf_counter() - start)
+        image, maps = stack.split(self._network_layers(stack, options, progress))
+        return ExpandResult(image, maps, self.provider, time.perf_counter() - start)
+
+    def expand_rows(self, pixels: np.ndarray, scale: Union[None, float, ExpandOptions] = None, size=None,
+                    seamless=None, seed: int = 0, progress: Optional[ProgressCallback] = None,
+                    companions: Sequence = (), noise_mix: float = 0.0,
+                    synthesis: str = "coherent") -> "ExpandStream":
+        """`expand`, handed out by blocks of rows: the same arguments, checked now; returns an
+        ExpandStream to iterate for RowBlocks, whose rows together are exactly `expand`'s result.
+
+            stream = ex.expand_rows(pixels, ExpandOptions(scale=2), companions=[normal])
+            for block in stream:  # block.row, block.image, block.companions
+                ...
+
+        With the synthesis stage (synthesis="coherent") the output is never whole in memory:
+        beside the input it takes the arrangement (a label per output pixel) and a block.
+        synthesis="network" computes the whole output first, then hands it out."""
+        start = time.perf_counter()
+        options = _options(scale, size, seamless, seed, noise_mix, synthesis)
+        _check_progress(progress)
+        stack = _LayerStack.build(pixels, companions, self.min_side)
+        height, width = options.target_size(stack.width, stack.height)
         if options.synthesis == "coherent":
-            steps = 1 + level_count((height, width), target) + warp.block_count(target[0])
-            layers = self._expand_coherent(stack.layers, target, options.wrap, stack.hdr, options.noise_mix,
-                                           options.seed, _Progress(progress, steps))
+            blocks = self._coherent_blocks(stack, options, progress)
         else:
-            passes = _plan_passes(height, width, target, options.wrap)
-            steps = sum(self._steps(h, w, options.wrap) for h, w, _ in passes)
-            layers = self._expand_network(stack.layers, passes, target, options.wrap, stack.hdr, options.noise_mix,
-                                          options.seed, _Progress(progress, steps))
-        image, companion_maps = stack.split(layers)
-        return ExpandResult(image, companion_maps, self.provider, time.perf_counter() - start)
+            blocks = self._network_blocks(stack, options, progress, height)
+        return ExpandStream(blocks, height, width, stack.channels, [m.pixels.shape[2] for m in stack.maps],
+                            self.provider, start)
+
+    def _network_layers(self, stack, options, progress) -> np.ndarray:
+        height, width = stack.height, stack.width
+        target = options.target_size(width, height)
+        passes = _plan_passes(height, width, target, options.wrap)
+        steps = sum(self._steps(h, w, options.wrap) for h, w, _ in passes)
+        return self._expand_network(stack.float_layers(), passes, target, options.wrap, stack.hdr,
+                                    options.noise_mix, options.seed, _Progress(progress, steps))
+
+    def _network_blocks(self, stack, options, progress, height):
+        layers = self._network_layers(stack, options, progress)
+        for r0 in range(0, height, warp.BLOCK_ROWS):
+            image, maps = stack.split(layers[r0:r0 + warp.BLOCK_ROWS])
+            yield RowBlock(r0, image, maps)
+
+    def _coherent_blocks(self, stack, options, progress):
+        """The synthesis stage's output by blocks of rows (a generator: the work starts at the
+        first block)."""
+        target = options.target_size(stack.width, stack.height)
+        tick = _Progress(progress, 1 + level_count((stack.height, stack.width), target) + warp.block_count(target[0]))
+        pieces = self._arrange_coherent(stack, target, options.wrap, options.noise_mix, options.seed, tick)
+        for r0 in range(0, target[0], warp.BLOCK_ROWS):
+            r1 = min(r0 + warp.BLOCK_ROWS, target[0])
+            cy, cx = pieces.coords(r0, r1)
+            image, maps = stack.split(stack.gather(cy, cx, options.wrap))
+            del cy, cx
+            yield RowBlock(r0, image, maps)
+            tick()
 
     # --- the synthesis stage: the network proposes, synthesis arranges, layers are sampled ----
-    def _expand_coherent(self, layers, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
-        """(h, w, C) -> target (H, W, C) in one go: the network proposes an arrangement of its
-        2x canvas, the synthesis stage (runtime/synthesis) arranges the whole output coherently
-        at full resolution, every layer is sampled there (exact copies: whole-pixel coordinates),
-        so the input is reproduced exactly at the centre and a seamless axis tiles at the target
-        size itself."""
-        h, w, _ = layers.shape
-        guide = _guide(layers[:, :, :3], hdr)
+    def _arrange_coherent(self, stack, target, wrap, noise_mix, seed, tick):
+        """The arrangement of the target (H, W) in one go: the network proposes an arrangement
+        of its 2x canvas, the synthesis stage (runtime/synthesis) arranges the whole output
+        coherently at full resolution (a PieceMap); every layer is then copied from it (whole
+        pixels), so the input is reproduced exactly at the centre and a seamless axis tiles at
+        the target size itself."""
+        h, w = stack.height, stack.width
+        guide = stack.guide()  # the colour in the input's own dtype (HDR: compressed, float32)
         network_rng = np.random.default_rng([seed, 0, 0])
         # the network proposes at its training scale at most: a proposal per cell needs no more
         side = min(self.analysis_size, PROPOSAL_SIDE)
         if max(h, w) <= side:
             fits = (fit_axis(h, self.input_multiple, wrap[0]), fit_axis(w, self.input_multiple, wrap[1]))
-            _, coords = self._run_network(pad_layers(guide, fits), wrap, noise_mix, network_rng)
+            _, coords = self._run_network(pad_layers(_unit(guide), fits), wrap, noise_mix, network_rng)
             proposed = proposal.from_padded(coords, fits)
         else:
             small = self._analysis_shape(h, w, side)
-            copy = np.clip(periodic_resize(guide, small[0], small[1], wrap), 0.0, 1.0)
+            # channel by channel (the resampling is per channel): one float32 plane at a time
+            copy = np.concatenate([periodic_resize(_unit(guide[:, :, c:c + 1]), small[0], small[1], wrap)
+                                   for c in range(3)], axis=2)
+            copy = np.clip(copy, 0.0, 1.0)
             _, coords = self._run_network(copy, wrap, noise_mix, network_rng)
             proposed = proposal.from_downscaled(coords, (h, w), small)
         tick()
         origin = ((target[0] - h) // 2, (target[1] - w) // 2)
-        pieces = synthesize(guide, target, origin, wrap, np.random.default_rng([seed, 0, 1]),
-                            proposal.on_canvas(proposed, (h, w), origin), on_level=tick)
-        return warp.sample(layers, pieces.coords, pieces.canvas, wrap, on_block=tick, whole_pixels=True)
+        return synthesize(guide, target, origin, wrap, np.random.default_rng([seed, 0, 1]),
+                          proposal.on_canvas(proposed, (h, w), origin), on_level=tick)
 
     # --- the raw network: repeated 2x passes ---------------------------------------------------
     def _expand_network(self, layers, passes, target, wrap, hdr, noise_mix, seed, tick) -> np.ndarray:
@@ -296,31 +392,72 @@ def _options(scale, size, seamless, seed, noise_mix, synthesis) -> ExpandOptions
 
 @dataclass
 class _LayerStack:
-    """What an expansion moves: [RGB (grey replicated) | alpha | companion channels], (H, W, C)."""
+    """What an expansion moves: [RGB (grey replicated) | alpha | companion channels], (H, W, C)
+    float32, kept as its sources in their own dtype (uint8, uint16 or float32: `image` and the
+    companions' pixels) and built in float32 whole (float_layers) or for a block of copied
+    pixels (gather)."""
 
-    layers: np.ndarray
+    image: np.ndarray  # (H, W, channels), C-contiguous, uint8 / uint16 / float32
     channels: int  # of the image: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
     alpha: int  # alpha channels (0 or 1)
-    maps: list  # the companions (Companion)
+    maps: list  # the companions (Companion, pixels as (H, W, C_i) in their own dtype)
     hdr: bool  # colour values outside [0, 1]
+
+    @property
+    def height(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[1]
 
     @staticmethod
     def build(pixels, companions, min_side: int) -> "_LayerStack":
-        image = _as_float("pixels", pixels)
+        image = _native("pixels", pixels)
         height, width, channels = image.shape
         if channels not in (1, 2, 3, 4):
             raise ExpandError(f"pixels must have 1 to 4 channels (grey, grey+alpha, RGB, RGBA); got {channels}")
         if min(height, width) < min_side:
             raise ExpandError(f"pixels must be at least {min_side} x {min_side}; got {width} x {height}")
         maps = _companions(companions, height, width)
+        hdr = image.dtype == np.float32 and _outside_unit(image[:, :, :3 if channels >= 3 else 1])
+        return _LayerStack(image, channels, 1 if channels in (2, 4) else 0, maps, bool(hdr))
+
+    def float_layers(self) -> np.ndarray:
+        """The whole stack, (H, W, C) float32."""
+        return self._layers(_unit(self.image), [_unit(m.pixels) for m in self.maps])
+
+    def gather(self, cy: np.ndarray, cx: np.ndarray, wrap) -> np.ndarray:
+        """The stack at whole-pixel positions cy, cx (r, W') -> (r, W', C) float32: every source
+        copied in its own dtype (warp.gather), then converted."""
+        return self._layers(_unit(warp.gather(self.image, cy, cx, wrap)),
+                            [_unit(warp.gather(m.pixels, cy, cx, wrap)) for m in self.maps])
+
+    def _layers(self, image: np.ndarray, maps: list) -> np.ndarray:
+        channels = self.channels
         colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
         alpha = image[:, :, channels - 1:] if channels in (2, 4) else image[:, :, :0]
-        hdr = bool(colour.max() > 1.0 or colour.min() < 0.0)
-        layers = np.concatenate([colour, alpha] + [m.pixels for m in maps], axis=2)
-        return _LayerStack(layers, channels, alpha.shape[2], maps, hdr)
+        return np.concatenate([colour, alpha] + maps, axis=2)
+
+    def guide(self) -> np.ndarray:
+        """What the network and the synthesis stage see: the colour (grey replicated), (H, W, 3)
+        in the image's own dtype; HDR: compressed into [0, 1] (compress_hdr), float32."""
+        image, channels = self.image, self.channels
+        if self.hdr:
+            colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
+            return compress_hdr(colour)
+        if image.dtype == np.float32:
+            colour = image[:, :, :3] if channels >= 3 else np.repeat(image[:, :, :1], 3, axis=2)
+            return np.clip(colour, 0.0, 1.0)
+        if channels == 3:
+            return image
+        if channels == 4:
+            return np.ascontiguousarray(image[:, :, :3])
+        return np.repeat(image[:, :, :1], 3, axis=2)
 
     def split(self, layers: np.ndarray) -> tuple[np.ndarray, list]:
-        """The expanded stack back into the image (its own channels) and the companions."""
+        """The expanded stack (whole, or a block of rows) back into the image (its own channels)
+        and the companions; every step is per pixel."""
         colour = layers[:, :, :3]
         if self.channels <= 2:
             colour = colour.mean(axis=2, keepdims=True)
@@ -334,6 +471,11 @@ class _LayerStack:
             at += m.pixels.shape[2]
             results.append(renormalize_normals(part) if m.normal else part)
         return image, results
+
+
+def _check_progress(progress) -> None:
+    if progress is not None and not callable(progress):
+        raise ExpandError(f"progress must be a callable (done, total) -> bool; got {progress!r}")
 
 
 class _Progress:
@@ -377,23 +519,42 @@ def renormalize_normals(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _as_float(name: str, pixels) -> np.ndarray:
+_SCAN_ROWS = 512  # rows per chunk when a float input is checked (no full-size temporary)
+
+
+def _native(name: str, pixels) -> np.ndarray:
+    """pixels as (H, W, C), C-contiguous, in their own dtype: uint8, uint16, or float32 (other
+    floats converted once, the values the float32 stack would hold); finite values only."""
     if not isinstance(pixels, np.ndarray):
         raise ExpandError(f"{name} must be a numpy array (H, W[, C]); got {type(pixels).__name__}")
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     if pixels.ndim != 3 or pixels.size == 0:
         raise ExpandError(f"{name} must have shape (H, W) or (H, W, C); got {pixels.shape}")
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255.0
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535.0
+    if pixels.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(pixels)
     if not np.issubdtype(pixels.dtype, np.floating):
         raise ExpandError(f"{name} must be float, uint8 or uint16; got {pixels.dtype}")
-    out = pixels.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        raise ExpandError(f"{name} must be finite; it has NaN or infinite values")
+    out = np.ascontiguousarray(pixels, dtype=np.float32)
+    for r0 in range(0, out.shape[0], _SCAN_ROWS):
+        if not np.all(np.isfinite(out[r0:r0 + _SCAN_ROWS])):
+            raise ExpandError(f"{name} must be finite; it has NaN or infinite values")
     return out
+
+
+def _outside_unit(values: np.ndarray) -> bool:
+    """Whether any value lies outside [0, 1], checked by chunks of rows."""
+    return any(bool(chunk.max() > 1.0 or chunk.min() < 0.0)
+               for chunk in (values[r0:r0 + _SCAN_ROWS] for r0 in range(0, values.shape[0], _SCAN_ROWS)))
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float32 values as float32 in [0, 1] (floats as they are)."""
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) / 255.0
+    if values.dtype == np.uint16:
+        return values.astype(np.float32) / 65535.0
+    return values.astype(np.float32, copy=False)
 
 
 def _companions(companions, height: int, width: int) -> list[Companion]:
@@ -402,7 +563,7 @@ def _companions(companions, height: int, width: int) -> list[Companion]:
     maps = []
     for i, item in enumerate(companions):
         companion = item if isinstance(item, Companion) else Companion(item)
-        pixels = _as_float(f"companions[{i}]", companion.pixels)
+        pixels = _native(f"companions[{i}]", companion.pixels)
         if pixels.shape[:2] != (height, width):
             raise ExpandError(f"companions[{i}] must be {width} x {height} like the image; "
                               f"got {pixels.shape[1]} x {pixels.shape[0]}")
