@@ -131,6 +131,7 @@ def _never_expand(monkeypatch):
         raise AssertionError("the expansion ran although the output could not be written")
 
     monkeypatch.setattr(Expander, "expand", fail)
+    monkeypatch.setattr(Expander, "expand_rows", fail)
 
 
 def test_a_read_only_output_folder_fails_before_the_expansion(work, model, monkeypatch):

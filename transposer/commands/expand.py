@@ -206,7 +206,7 @@ def command(inputs, output, scale, size_text, seamless, companions, model, devic
         if len(jobs) > 1:  # decode every input once before writing anything: a bad file fails up front
             for job in jobs:
                 for path in [job.source, *(c for c, _ in job.companions)]:
-                    del read_image(path, max_pixels).pixels
+                    del read_image(path, max_pixels, native=True).pixels
         depths = {path: info.bit_depth for path, info in infos.items()}
 
         if to_create is not None:
@@ -317,25 +317,48 @@ def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
 
 
 # What `transposer expand` holds at its peak, fitted to benchmarks/bench_cli.py (whole process,
-# 2 cores, bounded-memory synthesis; the bench prints this estimate beside each measured peak):
-# 390 MiB at 1024 -> 2048 and 2166 MiB at 4096 -> 8192, i.e. about 270 MiB for the runtime, model
-# and onnxruntime arenas plus 2.5 float32 copies of the output canvas. Counted with a margin of
-# about 25% (2 copies of the input, 2.5 of the output, 400 MiB): refusing is for jobs that cannot
-# fit. Re-fit when the expansion pipeline changes.
+# 2 cores, 8-bit RGB PNG at 2x; the bench prints this estimate beside each measured peak:
+# 232 MiB at 1024 -> 2048, 975 MiB at 4096 -> 8192, 3946 MiB at 12000 -> 24000; estimated 495,
+# 1329 and 5633 MiB) with a margin of 35-45% at the large sizes: refusing is for jobs that cannot fit. Re-fit when the expansion pipeline changes.
+# - always: the runtime, the model and onnxruntime's arenas (BASE_BYTES);
+# - the synthesis stage (the default), streamed: the inputs in their own dtype and a guide copy
+#   (at most as much again), the synthesis stage's arrays (its features of the input, float16
+#   above 16 Mpx: SYNTHESIS_INPUT_BYTES; a label per output pixel and the like:
+#   SYNTHESIS_OUTPUT_BYTES) and a few float32 blocks of rows in flight (BLOCK_COPIES);
+# - synthesis="network": float32 layers, INPUT_COPIES of the input and OUTPUT_COPIES of the output;
+# - each output whose format is not written in strips (JPEG, WebP, EXR, ...): its float32 image,
+#   assembled before it is written; and for every output what its writer adds
+#   (imageio.write_bytes_estimate).
 BASE_BYTES = 400 << 20
+SYNTHESIS_INPUT_BYTES = (24, 12)  # per input pixel, up to / above LARGE_INPUT pixels
+LARGE_INPUT = 1 << 24
+SYNTHESIS_OUTPUT_BYTES = 4  # per output pixel
+BLOCK_COPIES = 6
 INPUT_COPIES = 2.0
 OUTPUT_COPIES = 2.5
 MEMORY_ENV = "TRANSPOSER_MEMORY_LIMIT"
 
 
-def job_memory(width: int, height: int, out_width: int, out_height: int, channels: int, writes) -> int:
-    """Bytes one job needs at its peak: `channels` summed over the colour map and its companions;
-    `writes`: the (suffix, depth, channels) of every file it writes (the writers' own buffers)."""
-    from transposer.runtime.imageio import write_bytes_estimate
+def job_memory(width: int, height: int, out_width: int, out_height: int, channels: int, writes,
+               input_bytes: int | None = None, synthesis: str = "coherent") -> int:
+    """Bytes one job needs at its peak: `channels` summed over the colour map and its companions,
+    held in `input_bytes` bytes per pixel (default float32: 4 * channels); `writes`: the
+    (suffix, depth, channels) of every file it writes; `synthesis`: the job's mode."""
+    from transposer.runtime.imageio import STRIP_SUFFIXES, write_bytes_estimate
+    from transposer.runtime.warp import BLOCK_ROWS
 
-    layers = 4 * channels  # float32
-    need = BASE_BYTES + INPUT_COPIES * width * height * layers + OUTPUT_COPIES * out_width * out_height * layers
-    need += max((write_bytes_estimate(out_width, out_height, c, s, d) for s, d, c in writes), default=0)
+    pixels, out_pixels = width * height, out_width * out_height
+    held = 4 * channels if input_bytes is None else input_bytes
+    if synthesis == "network":
+        need = BASE_BYTES + INPUT_COPIES * pixels * 4 * channels + OUTPUT_COPIES * out_pixels * 4 * channels
+    else:
+        features = SYNTHESIS_INPUT_BYTES[pixels > LARGE_INPUT]
+        need = (BASE_BYTES + pixels * (2 * held + features) + out_pixels * SYNTHESIS_OUTPUT_BYTES
+                + BLOCK_COPIES * BLOCK_ROWS * out_width * 4 * channels)
+    for suffix, depth, c in writes:
+        need += write_bytes_estimate(out_width, out_height, c, suffix, depth)
+        if suffix.lower() not in STRIP_SUFFIXES:
+            need += out_pixels * c * 4
     return int(need)
 
 
@@ -364,7 +387,9 @@ def check_memory(jobs: list[Job], infos: dict, options, bit_depth: str) -> None:
         targets = [job.output, *(o for _, o in job.companions)]
         writes = [(t.suffix, default_bit_depth(t, infos[p].bit_depth) if bit_depth == "auto" else int(bit_depth),
                    infos[p].channels) for p, t in zip(paths, targets)]
-        need = job_memory(info.width, info.height, out_width, out_height, sum(infos[p].channels for p in paths), writes)
+        held = sum(infos[p].channels * {8: 1, 16: 2}.get(infos[p].bit_depth, 4) for p in paths)  # read natively
+        need = job_memory(info.width, info.height, out_width, out_height, sum(infos[p].channels for p in paths), writes,
+                          input_bytes=held, synthesis=options.synthesis)
         if need > available:
             raise click.ClickException(
                 f"expanding {job.source} ({info.width} x {info.height}) to {out_width} x {out_height} needs about "
@@ -373,7 +398,7 @@ def check_memory(jobs: list[Job], infos: dict, options, bit_depth: str) -> None:
 
 
 def _read(path: Path, read_image, max_pixels):
-    data = read_image(path, max_pixels)
+    data = read_image(path, max_pixels, native=True)  # 8 / 16 bits as uint8 / uint16
     for warning in data.warnings:
         click.echo(f"Warning: {warning}", err=True)
     return data.pixels
@@ -381,29 +406,44 @@ def _read(path: Path, read_image, max_pixels):
 
 def _run_job(job: Job, expander, options, bit_depth: str, depths: dict, as_json: bool,
              read_image, write_image, default_bit_depth, Companion, max_pixels=None) -> None:
+    """Read, expand and write one job. The expansion comes by blocks of rows (expand_rows) and
+    every block goes straight to the writers (RowWriter): PNG and TIFF are encoded as the rows
+    come, so no output exists whole in memory; other formats are assembled by their writer."""
+    from contextlib import ExitStack
+
+    from transposer.runtime.imageio import RowWriter
+
     pixels = _read(job.source, read_image, max_pixels)
     maps = [Companion(_read(path, read_image, max_pixels), normal=is_normal_map(path)) for path, _ in job.companions]
     bar = ProgressBar(f"expanding {job.source.name}", enabled=not as_json)
     try:
-        result = expander.expand(pixels, options, progress=bar, companions=maps)
+        stream = expander.expand_rows(pixels, options, progress=bar, companions=maps)
+        del pixels, maps  # the stream holds them as long as it needs them
+        targets = [(job.output, job.source, stream.channels)]
+        targets += [(out, source, c) for (source, out), c in zip(job.companions, stream.companion_channels)]
+        written = []
+        with ExitStack() as writers:
+            opened = []
+            for out, source, channels in targets:
+                depth = default_bit_depth(out, depths[source]) if bit_depth == "auto" else int(bit_depth)
+                opened.append(writers.enter_context(RowWriter(out, stream.width, stream.height, channels, depth)))
+                written.append((out, source, depth))
+            for block in stream:
+                for writer, part in zip(opened, [block.image, *block.companions]):
+                    writer.write(part)
+                del block
+            for writer in opened:  # in order: the colour map first
+                writer.close()
     finally:
         bar.close()
-    del pixels, maps
-    outputs = [(job.output, result.image, job.source)]
-    outputs += [(out, image, source) for (source, out), image in zip(job.companions, result.companions)]
-    result.image, result.companions = None, []  # each image is freed once written
-    while outputs:
-        out, image, source = outputs.pop(0)
-        depth = default_bit_depth(out, depths[source]) if bit_depth == "auto" else int(bit_depth)
-        write_image(out, image, bit_depth=depth)
+    for out, source, depth in written:
         if as_json:
-            click.echo(json.dumps({"input": str(source), "path": str(out), "size": [int(image.shape[1]), int(image.shape[0])],
-                                   "width": int(image.shape[1]),
-                                   "height": int(image.shape[0]), "bit_depth": depth, "provider": result.provider,
-                                   "seconds": round(result.seconds, 4)}))
+            click.echo(json.dumps({"input": str(source), "path": str(out), "size": [stream.width, stream.height],
+                                   "width": stream.width, "height": stream.height, "bit_depth": depth,
+                                   "provider": stream.provider, "seconds": round(stream.seconds, 4)}))
         else:
-            click.echo(f"wrote {out} ({image.shape[1]} x {image.shape[0]}, {result.provider}, "
-                       f"{result.seconds:.2f} s)", err=True)
+            click.echo(f"wrote {out} ({stream.width} x {stream.height}, {stream.provider}, "
+                       f"{stream.seconds:.2f} s)", err=True)
 
 
 class ProgressBar:
