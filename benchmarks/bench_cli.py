@@ -68,7 +68,7 @@ def run_case(side: int, work: Path, extra: list[str]) -> dict:
     code = os.waitstatus_to_exitcode(status)
     from transposer.commands.expand import job_memory
 
-    estimate = job_memory(side, side, 2 * side, 2 * side, 3, [(".png", 8, 3)])
+    estimate = job_memory(side, side, 2 * side, 2 * side, 3, [(".png", 8, 3)], input_bytes=3)  # 8-bit RGB
     case = {"input": side, "output": 2 * side, "exit_code": code, "wall_s": round(wall, 2),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "estimated_mib": round(estimate / 2**20, 1)}
     if code == 0:
