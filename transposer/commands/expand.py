@@ -324,7 +324,9 @@ def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
 # - the synthesis stage (the default), streamed: the inputs in their own dtype and a guide copy
 #   (at most as much again), the synthesis stage's arrays (its features of the input, float16
 #   above 16 Mpx: SYNTHESIS_INPUT_BYTES; a label per output pixel and the like:
-#   SYNTHESIS_OUTPUT_BYTES) and a few float32 blocks of rows in flight (BLOCK_COPIES);
+#   SYNTHESIS_OUTPUT_BYTES; the cells it arranges, pieces of a sixth of the input's shorter side:
+#   SYNTHESIS_CELL_BYTES, 2-5 KiB each measured at 48 and 64 -> 2048, which dominates where a
+#   small input grows hundreds of times) and a few float32 blocks of rows in flight (BLOCK_COPIES);
 # - synthesis="network": float32 layers, INPUT_COPIES of the input and OUTPUT_COPIES of the output;
 # - each output whose format is not written in strips (JPEG, WebP, EXR, ...): its float32 image,
 #   assembled before it is written; and for every output what its writer adds
@@ -333,6 +335,7 @@ BASE_BYTES = 400 << 20
 SYNTHESIS_INPUT_BYTES = (24, 12)  # per input pixel, up to / above LARGE_INPUT pixels
 LARGE_INPUT = 1 << 24
 SYNTHESIS_OUTPUT_BYTES = 4  # per output pixel
+SYNTHESIS_CELL_BYTES = 8 << 10
 BLOCK_COPIES = 6
 INPUT_COPIES = 2.0
 OUTPUT_COPIES = 2.5
@@ -344,7 +347,10 @@ def job_memory(width: int, height: int, out_width: int, out_height: int, channel
     """Bytes one job needs at its peak: `channels` summed over the colour map and its companions,
     held in `input_bytes` bytes per pixel (default float32: 4 * channels); `writes`: the
     (suffix, depth, channels) of every file it writes; `synthesis`: the job's mode."""
+    import math
+
     from transposer.runtime.imageio import STRIP_SUFFIXES, write_bytes_estimate
+    from transposer.runtime.synthesis import PIECES
     from transposer.runtime.warp import BLOCK_ROWS
 
     pixels, out_pixels = width * height, out_width * out_height
@@ -353,8 +359,10 @@ def job_memory(width: int, height: int, out_width: int, out_height: int, channel
         need = BASE_BYTES + INPUT_COPIES * pixels * 4 * channels + OUTPUT_COPIES * out_pixels * 4 * channels
     else:
         features = SYNTHESIS_INPUT_BYTES[pixels > LARGE_INPUT]
+        cell = max(min(width, height) / PIECES, 1.0)
+        cells = math.ceil(out_width / cell) * math.ceil(out_height / cell)
         need = (BASE_BYTES + pixels * (2 * held + features) + out_pixels * SYNTHESIS_OUTPUT_BYTES
-                + BLOCK_COPIES * BLOCK_ROWS * out_width * 4 * channels)
+                + cells * SYNTHESIS_CELL_BYTES + BLOCK_COPIES * BLOCK_ROWS * out_width * 4 * channels)
     for suffix, depth, c in writes:
         need += write_bytes_estimate(out_width, out_height, c, suffix, depth)
         if suffix.lower() not in STRIP_SUFFIXES:
