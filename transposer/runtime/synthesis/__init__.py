@@ -38,7 +38,7 @@ from .grid import Layout, build_grid
 from .quilt import Level
 from .search import Settings
 
-PIECES = 6  # cells across the input's shorter side: pieces are about a sixth of the input
+PIECES = 5  # cells across the input's shorter side: pieces are about a fifth of the input
 COARSE_SIDE = 128  # the coarsest level's shorter side, where the exhaustive search runs
 OVERLAP = 0.25  # a window reaches this fraction of a cell beyond it
 CONTEXT = 1.0  # ... and is matched on this fraction of a cell further out

@@ -40,7 +40,7 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads for the coarse search's
 class Settings:
     tolerance: float = 0.15  # pick among placements within (1 + tolerance) x the best cost
     choices: int = 6  # ... and among at most this many of them
-    occurrence: float = 0.3  # weight of the reuse penalty (x source variance per expected use)
+    occurrence: float = 0.1  # weight of the reuse penalty (x source variance per expected use)
     network: float = 0.15  # share of the matching error forgiven near the network's proposal
     network_radius: int = 2  # coarse pixels
     radius: int = 1  # local search radius at finer levels, in that level's pixels
