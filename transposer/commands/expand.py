@@ -324,7 +324,7 @@ def check_output_folders(jobs: list[Job], to_create: Path | None) -> None:
 # - the synthesis stage (the default), streamed: the inputs in their own dtype and a guide copy
 #   (at most as much again), the synthesis stage's arrays (its features of the input, float16
 #   above 16 Mpx: SYNTHESIS_INPUT_BYTES; a label per output pixel and the like:
-#   SYNTHESIS_OUTPUT_BYTES; the cells it arranges, pieces of a sixth of the input's shorter side:
+#   SYNTHESIS_OUTPUT_BYTES; the cells it arranges, pieces of 1 / synthesis.PIECES of the input's side:
 #   SYNTHESIS_CELL_BYTES, 2-5 KiB each measured at 48 and 64 -> 2048, which dominates where a
 #   small input grows hundreds of times) and a few float32 blocks of rows in flight (BLOCK_COPIES);
 # - synthesis="network": float32 layers, INPUT_COPIES of the input and OUTPUT_COPIES of the output;
