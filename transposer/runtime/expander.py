@@ -55,6 +55,7 @@ from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
 from .synthesis import level_count, synthesize
+from .synthesis.features import unit as _unit
 from .tiling import count_tiles, grow_canvas
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
@@ -546,15 +547,6 @@ def _outside_unit(values: np.ndarray) -> bool:
     """Whether any value lies outside [0, 1], checked by chunks of rows."""
     return any(bool(chunk.max() > 1.0 or chunk.min() < 0.0)
                for chunk in (values[r0:r0 + _SCAN_ROWS] for r0 in range(0, values.shape[0], _SCAN_ROWS)))
-
-
-def _unit(values: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float32 values as float32 in [0, 1] (floats as they are)."""
-    if values.dtype == np.uint8:
-        return values.astype(np.float32) / 255.0
-    if values.dtype == np.uint16:
-        return values.astype(np.float32) / 65535.0
-    return values.astype(np.float32, copy=False)
 
 
 def _companions(companions, height: int, width: int) -> list[Companion]:
