@@ -107,9 +107,10 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
     height, width = guide.shape[:2]
     wrap = (bool(wrap[0]), bool(wrap[1]))
     layout = plan((height, width), tuple(canvas), origin, pieces)
-    level, previous = None, None
+    level, previous = None, None  # previous: the coarser level's (source size, offsets)
     for factor in level_factors(layout, coarse_side):
         grid = build_grid(layout, factor, OVERLAP, CONTEXT, wrap)
+        level = None  # the coarser level's labels and features go before this level's are made
         source = features.features(guide if grid.source == (height, width) else features.resize(guide, grid.source))
         level = Level(grid, source)
         if previous is None:
@@ -117,11 +118,13 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
             level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use,
                        lattice.detect(source, grid.origin) if settings.periodic else None)
         else:
-            ratio = (grid.source[0] / previous.grid.source[0], grid.source[1] / previous.grid.source[1])
+            (h0, w0), offsets = previous
+            ratio = (grid.source[0] / h0, grid.source[1] / w0)
             starts = {k: (int(round(dy * ratio[0])), int(round(dx * ratio[1])))
-                      for k, (dy, dx) in enumerate(previous.offsets) if k > 0}
+                      for k, (dy, dx) in enumerate(offsets) if k > 0}
             level.fill(None, starts, settings, rng, None, layout.expected_use)
-        previous = level
+        previous = grid.source, level.offsets
+        del source
         if on_level is not None:
             on_level()
     return PieceMap(level.labels, level.offsets, (height, width), wrap)
