@@ -64,3 +64,12 @@ def test_cutting_a_wave_in_batches_is_the_same_as_all_at_once(monkeypatch):
     batched = synthesize(guide, (160, 160), rng=np.random.default_rng(2))
     np.testing.assert_array_equal(batched.labels, whole.labels)
     np.testing.assert_array_equal(batched.offsets, whole.offsets)
+
+
+def test_the_cut_error_by_rows_is_the_error_of_the_whole_window(monkeypatch):
+    guide = photo(64, 64)
+    whole = synthesize(guide, (160, 160), rng=np.random.default_rng(5))
+    monkeypatch.setattr(quilt, "ERROR_ROWS", 3)
+    by_rows = synthesize(guide, (160, 160), rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(by_rows.labels, whole.labels)
+    np.testing.assert_array_equal(by_rows.offsets, whole.offsets)

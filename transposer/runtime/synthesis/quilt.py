@@ -19,6 +19,7 @@ from .features import channel_variance
 from .grid import Cell, Grid
 
 CUT_PIXELS = 1 << 24  # window pixels prepared for cutting at once (each holds ~10 bytes a pixel)
+ERROR_ROWS = 256  # rows of a window whose features are compared at once
 
 
 class Level:
@@ -163,8 +164,11 @@ class Level:
         sy, sx = uy - offset[0], ux - offset[1]
         covered = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
         keep = (labels == 0) | (filled & ~covered)
-        diff = self.piece_pixels(uy, ux, offset) - self.window_pixels(ys, xs, labels)
-        error = np.einsum("ijc,ijc->ij", diff, diff)
+        error = np.empty(labels.shape, np.float32)
+        for r0 in range(0, len(ys), ERROR_ROWS):  # by rows: no window-sized feature arrays
+            r1 = min(r0 + ERROR_ROWS, len(ys))
+            diff = self.piece_pixels(uy[r0:r1], ux, offset) - self.window_pixels(ys[r0:r1], xs, labels[r0:r1])
+            error[r0:r1] = np.einsum("ijc,ijc->ij", diff, diff)
         error[~filled] = 0.0
         strips = cuts.strips_of(error, filled, keep, 2 * self.grid.overlap)
         return cell, offset, ys, xs, labels, covered, keep, strips
