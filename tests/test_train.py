@@ -65,7 +65,8 @@ def test_tiny_config_overfits_one_fixed_batch(tmp_path):
     # on one batch a small change of the logits swaps whole copies and the loss cannot be followed
     # down by gradient steps (measured: it hovers around 0.17 from 0.147). Everything else
     # (encoder, placement logits, decoder, losses, trainer) is the same path.
-    cfg = tiny_cfg(batch_size=1, schedule="constant", warmup_steps=0, lr=1e-2)
+    # lr 3e-3: at 1e-2 the loss oscillates around its start on one batch on this CPU build.
+    cfg = tiny_cfg(batch_size=1, schedule="constant", warmup_steps=0, lr=3e-3)
     cfg.model = dataclasses.replace(cfg.model, copy_choice="soft")
     cfg.data = dataclasses.replace(cfg.data, crop_size=64)
     trainer = Trainer(cfg, tmp_path / "run", progress=False, tensorboard=False)
