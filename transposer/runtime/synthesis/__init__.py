@@ -51,7 +51,7 @@ Proposal = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 class PieceMap:
     """Which piece every canvas pixel copies, and where the pieces come from."""
 
-    labels: np.ndarray  # (H, W) int32 over the canvas, 0 = the source itself
+    labels: np.ndarray  # (H, W) int16 (int32 above 32766 pieces) over the canvas, 0 = the source itself
     offsets: np.ndarray  # (pieces + 1, 2) int64: canvas position - source position
     source: tuple[int, int]
     wrap: tuple[bool, bool]

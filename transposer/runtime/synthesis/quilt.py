@@ -1,6 +1,6 @@
 """One level of the pyramid: fill the ring cell by cell, each with a piece of the source.
 
-State of a level: `labels` (canvas-sized, int32): which piece every canvas pixel copies
+State of a level: `labels` (canvas-sized, int16; int32 for more pieces): which piece every canvas pixel copies
 (-1 nothing yet, 0 the source itself, k the piece of cell k), and `offsets[k]` = (dy, dx), the piece's
 translation (canvas position - source position). Colours are never stored: a window's current
 pixels are gathered from the source through labels and offsets when the window is visited.
