@@ -92,14 +92,34 @@ def test_a_companion_equal_to_the_colour_map_comes_out_identical(edge):
     np.testing.assert_array_equal(result.companions[1], result.image)
 
 
-def test_alpha_sixteen_bit_and_hdr_values_are_copied_exactly(edge):
+def test_alpha_sixteen_bit_and_hdr_values_follow_the_arrangement_exactly(edge, monkeypatch):
+    """Every layer is its copy through the coordinate map, then the soft bands' blends with the
+    same weights: computed here from the arrangement alone, the expander's output is equal to
+    it, and outside the bands every value is an input value."""
+    import transposer.runtime.expander as expander_module
+
+    made = []
+    real = expander_module.synthesize
+    monkeypatch.setattr(expander_module, "synthesize", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
     rgba = np.dstack([example(48).astype(np.float32) / 255, np.linspace(0, 1, 48 * 48).reshape(48, 48)])
-    out = edge.expand((rgba * 65535).astype(np.uint16)).image
-    values = set(np.unique((rgba * 65535).astype(np.uint16)[:, :, 3]))
-    assert set(np.unique(np.round(out[:, :, 3] * 65535).astype(np.uint16))) <= values
+    sixteen = (rgba * 65535).astype(np.uint16)
     hdr = example(48).astype(np.float32) / 255 * 50.0
-    out = edge.expand(hdr).image
-    assert out.max() > 40 and set(np.unique(out)) <= set(np.unique(hdr))
+    for pixels in (sixteen, hdr):
+        out = edge.expand(pixels).image
+        pieces = made[-1]
+        values = pixels.astype(np.float32) / (65535.0 if pixels.dtype == np.uint16 else 1.0)
+        cy, cx = pieces.coords(0, out.shape[0])
+        expected = values[cy.astype(int), cx.astype(int)]
+        flat = expected.reshape(-1, values.shape[2])
+        blended = np.zeros(flat.shape[0], bool)
+        for index, by, bx, weight in pieces.blends(0, out.shape[0]):
+            flat[index] += weight[:, None] * (values[by, bx] - flat[index])
+            blended[index] = True
+        assert blended.any() and not blended.all()
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * max(1.0, float(values.max())))
+        copied = out.reshape(-1, values.shape[2])[~blended]
+        assert set(np.unique(copied)) <= set(np.unique(values))
+    assert out.max() > 40  # HDR values are not clipped
 
 
 @pytest.mark.parametrize("seamless", ["x", "y", "xy"])

@@ -246,8 +246,13 @@ class Expander:
         for r0 in range(0, target[0], warp.BLOCK_ROWS):
             r1 = min(r0 + warp.BLOCK_ROWS, target[0])
             cy, cx = pieces.coords(r0, r1)
-            image, maps = stack.split(stack.gather(cy, cx, options.wrap))
+            layers = stack.gather(cy, cx, options.wrap)
             del cy, cx
+            flat = layers.reshape(-1, layers.shape[2])
+            for index, by, bx, weight in pieces.blends(r0, r1):  # soft cuts and input edge
+                other = stack.gather(by[None], bx[None], (False, False))[0]
+                flat[index] += weight[:, None] * (other - flat[index])
+            image, maps = stack.split(layers)
             yield RowBlock(r0, image, maps)
             tick()
 

@@ -17,12 +17,16 @@ input, coarse to fine, so that
   draws among the near-best, so another seed gives another variation.
 
 The result is again a coordinate map (`PieceMap.coords`), so alpha, companion maps, 16-bit and
-HDR values follow the colour exactly (warp.sample), and the centre copies the input exactly.
+HDR values follow the colour exactly, and the centre copies the input exactly; two narrow soft
+bands, around the input and along the cuts, blend in a second copy of the input with the same
+weights in every layer (`PieceMap.blends`, feather.py).
 On a seamless axis the canvas is a cylinder: pieces wrap around it and are cut in there too.
 
     pieces = synthesize(guide, (2 * h, 2 * w), wrap=(False, True), rng=np.random.default_rng(seed),
                         proposal=fn)
-    output = warp.sample(layers, pieces.coords, pieces.canvas, wrap)
+    rows = warp.gather(layers, *pieces.coords(r0, r1), wrap)
+    for index, sy, sx, weight in pieces.blends(r0, r1):
+        ...  # rows at index move by weight towards layers[sy, sx]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import features, lattice
+from .feather import Feather, across_cuts
 from .grid import Layout, build_grid
 from .quilt import Level
 from .search import Settings
@@ -55,6 +60,7 @@ class PieceMap:
     offsets: np.ndarray  # (pieces + 1, 2) int64: canvas position - source position
     source: tuple[int, int]
     wrap: tuple[bool, bool]
+    feather: Optional[Feather] = None  # the soft edge around the input (feather.py)
 
     @property
     def canvas(self) -> tuple[int, int]:
@@ -71,6 +77,16 @@ class PieceMap:
         if self.wrap[1]:
             xs %= W
         return ys.astype(np.float32), xs.astype(np.float32)
+
+    def blends(self, r0: int, r1: int) -> list:
+        """What canvas rows [r0, r1) blend in after the copy, in order: (flat indices into the
+        block, source y, source x, weight) each: across the cuts between pieces, then the edge
+        around the input (feather.py)."""
+        if self.feather is None:
+            return []
+        bands = [across_cuts(self.labels, self.offsets, self.source, self.wrap, self.feather.width, r0, r1),
+                 self.feather.rows(r0, r1)]
+        return [band for band in bands if band is not None]
 
 
 def level_factors(layout: Layout, coarse_side: int = COARSE_SIDE) -> list[float]:
@@ -107,7 +123,7 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
     height, width = guide.shape[:2]
     wrap = (bool(wrap[0]), bool(wrap[1]))
     layout = plan((height, width), tuple(canvas), origin, pieces)
-    level, previous = None, None  # previous: the coarser level's (source size, offsets)
+    level, previous, period = None, None, None  # previous: the coarser level's (source size, offsets)
     for factor in level_factors(layout, coarse_side):
         grid = build_grid(layout, factor, OVERLAP, CONTEXT, wrap)
         level = None  # the coarser level's labels and features go before this level's are made
@@ -115,8 +131,8 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         level = Level(grid, source)
         if previous is None:
             usage = np.zeros(grid.source, np.float64)
-            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use,
-                       lattice.detect(source, grid.origin) if settings.periodic else None)
+            period = lattice.detect(source, grid.origin) if settings.periodic else None
+            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use, period)
         else:
             (h0, w0), offsets = previous
             ratio = (grid.source[0] / h0, grid.source[1] / w0)
@@ -127,7 +143,11 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         del source
         if on_level is not None:
             on_level()
-    return PieceMap(level.labels, level.offsets, (height, width), wrap)
+    origin = tuple(int(v) for v in level.offsets[0])
+    # on a period the ring continues the input exactly, and its reflection would be off the period
+    soft = settings.feather and period is None
+    edge = Feather.around((height, width), origin, tuple(canvas), wrap, min(height, width) / pieces) if soft else None
+    return PieceMap(level.labels, level.offsets, (height, width), wrap, edge)
 
 
 def _proposals(grid, layout: Layout, proposal: Optional[Proposal]) -> Optional[dict]:

@@ -1,0 +1,127 @@
+"""A soft edge around the input: the ring's pieces fade in from the input's own reflection.
+
+The input is kept exactly, so the cut between it and the pieces around it is its own straight
+edge, and where a piece differs from the input in shading that edge reads as a pasted square
+(the judges' most frequent complaint). Just outside the input its mirror image continues it
+without any step (mirror padding's one strength); a narrow band there blends from that
+reflection into the pieces, so the square's edge becomes a short transition.
+
+Both are copies of the input, so this is still a map of source positions: every layer (colour,
+alpha, companions, 16-bit and HDR values) is blended with the same weights, and a companion equal
+to the colour comes out equal to it. Inside the input the weight is 0: the centre is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
+
+
+@dataclass(frozen=True)
+class Feather:
+    source: tuple[int, int]  # (h, w) of the input
+    origin: tuple[int, int]  # where the input sits on the canvas
+    canvas: tuple[int, int]
+    wrap: tuple[bool, bool]
+    width: int  # pixels of the band; 0: none
+
+    @staticmethod
+    def around(source, origin, canvas, wrap, cell: float) -> "Feather":
+        return Feather(tuple(source), tuple(origin), tuple(canvas), tuple(wrap), int(round(WIDTH * cell)))
+
+    def rows(self, r0: int, r1: int) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """For canvas rows [r0, r1): the band's pixels (flat indices into the (r1 - r0, W)
+        block), their mirror positions in the source (y, x) and their weights; None where no
+        pixel of these rows is in the band."""
+        if self.width <= 0:
+            return None
+        ty, ey = self._axis(np.arange(r0, r1), 0)
+        tx, ex = self._axis(np.arange(self.canvas[1]), 1)
+        distance = np.maximum(ey[:, None], ex[None, :])
+        weight = 1.0 - distance / (self.width + 1.0)
+        inside = (distance > 0) & (weight > 0)
+        index = np.flatnonzero(inside)
+        if index.size == 0:
+            return None
+        iy, ix = np.divmod(index, self.canvas[1])
+        return index, ty[iy], tx[ix], weight.ravel()[index].astype(np.float32)
+
+    def _axis(self, positions: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mirror source position and distance outside the input along one axis (the nearest
+        image of the input on a seamless axis)."""
+        n, o, size = self.source[axis], self.origin[axis], self.canvas[axis]
+        u = positions - o
+        if self.wrap[axis]:
+            images = np.stack([u - size, u, u + size])
+            outside = np.maximum(np.maximum(-images, images - (n - 1)), 0)
+            u = np.take_along_axis(images, np.argmin(outside, axis=0)[None], axis=0)[0]
+        distance = np.maximum(np.maximum(-u, u - (n - 1)), 0)
+        mirror = np.where(u < 0, -u - 1, np.where(u >= n, 2 * n - 1 - u, u))
+        return np.clip(mirror, 0, n - 1), distance
+
+
+def across_cuts(labels: np.ndarray, offsets: np.ndarray, source: tuple[int, int], wrap: tuple[bool, bool],
+                width: int, r0: int, r1: int) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The band along the cuts between pieces, for canvas rows [r0, r1): each pixel within
+    `width` of another piece is blended towards what that piece holds there (where it holds
+    the source), half and half at the cut and less further in, so the two sides meet in a short
+    transition rather than a step. The input (label 0) is never blended, and a cut against it
+    is the edge band's (Feather.rows). Same return as Feather.rows."""
+    if width <= 0:
+        return None
+    H, W = labels.shape
+    rows = np.arange(r0 - width, r1 + width)
+    rows = rows % H if wrap[0] else np.clip(rows, 0, H - 1)
+    block = labels[rows]
+    if wrap[1]:
+        block = np.concatenate([block[:, W - width:], block, block[:, :width]], axis=1)
+        left = width
+    else:
+        left = 0
+    rows_of_block = slice(width, width + r1 - r0)
+    me = block[rows_of_block, left:left + W]
+    distance = np.full(me.shape, np.inf, np.float32)
+    other = np.zeros(me.shape, block.dtype)
+    # the nearest change of label in each of the four directions, by running maxima (O(pixels));
+    # along rows only the block's own rows are needed, along columns its halo too
+    for axis in (0, 1):
+        lines = block if axis == 0 else block[rows_of_block]
+        for flip in (False, True):
+            view = np.flip(lines, axis=axis) if flip else lines
+            change = np.zeros(view.shape, bool)
+            if axis == 0:
+                change[1:] = view[1:] != view[:-1]
+            else:
+                change[:, 1:] = view[:, 1:] != view[:, :-1]
+            steps = np.arange(view.shape[axis], dtype=np.int32).reshape((-1, 1) if axis == 0 else (1, -1))
+            last = np.maximum.accumulate(np.where(change, steps, np.int32(-(1 << 30))), axis=axis)
+            beyond = np.take_along_axis(view, np.clip(last - 1, 0, view.shape[axis] - 1), axis=axis)
+            gap = (steps - last).astype(np.float32) + 0.5  # from the pixel to the cut
+            del last, change
+            if flip:
+                gap, beyond = np.flip(gap, axis=axis), np.flip(beyond, axis=axis)
+            if axis == 0:
+                gap, beyond = gap[rows_of_block], beyond[rows_of_block]
+            gap, beyond = gap[:, left:left + W], beyond[:, left:left + W]
+            closer = (gap < distance) & (gap < width)
+            distance = np.where(closer, gap, distance)
+            other = np.where(closer, beyond, other)
+    band = (me > 0) & (other > 0) & (other != me) & np.isfinite(distance)
+    index = np.flatnonzero(band)
+    if index.size == 0:
+        return None
+    iy, ix = np.divmod(index, W)
+    lab = other.ravel()[index]
+    sy = (iy + r0) - offsets[lab, 0]
+    sx = ix - offsets[lab, 1]
+    if wrap[0]:
+        sy %= H
+    if wrap[1]:
+        sx %= W
+    holds = (sy >= 0) & (sy < source[0]) & (sx >= 0) & (sx < source[1])
+    weight = 0.5 * (1.0 - distance.ravel()[index] / width)
+    return index[holds], sy[holds], sx[holds], weight[holds].astype(np.float32)
