@@ -4,7 +4,7 @@ reflection; along the cuts between pieces, towards the other piece."""
 import numpy as np
 
 from transposer.runtime.synthesis import Settings, synthesize
-from transposer.runtime.synthesis.feather import Feather, across_cuts
+from transposer.runtime.synthesis.feather import DETAIL_SHARE, Feather, across_cuts, lowpass, mix, sample_low
 
 
 def render(pieces, values, blend=True):
@@ -13,9 +13,12 @@ def render(pieces, values, blend=True):
     cy, cx = pieces.coords(0, H)
     out = values[cy.astype(int), cx.astype(int)]
     if blend:
+        k = pieces.feather.low
+        low = lowpass(values, k)
         flat = out.reshape(-1, values.shape[2])
         for index, by, bx, weight in pieces.blends(0, H):
-            flat[index] += weight[:, None] * (values[by, bx] - flat[index])
+            own_low = sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
+            flat[index] = mix(flat[index], values[by, bx], own_low, sample_low(low, by, bx, k), weight)
     return out
 
 
@@ -113,3 +116,37 @@ def test_without_the_setting_or_on_a_period_there_is_no_band():
     grid = np.where(((y % 12) < 2) | ((x % 12) < 2), 0.1, 0.8)[..., None].repeat(3, axis=2).astype(np.float32)
     pieces = synthesize(grid, (192, 192))
     assert pieces.feather is None and pieces.blends(0, 192) == []
+
+
+def test_a_band_takes_the_other_copys_shading_whole_and_a_share_of_its_detail():
+    own, other = np.full((1, 2), 0.2, np.float32), np.full((1, 2), 0.9, np.float32)
+    own_low, other_low = np.full((1, 2), 0.3, np.float32), np.full((1, 2), 0.7, np.float32)
+    out = mix(own, other, own_low, other_low, np.array([0.5], np.float32))
+    # half of the shading difference (0.4) and DETAIL_SHARE of half the detail difference
+    detail = (0.9 - 0.7) - (0.2 - 0.3)
+    np.testing.assert_allclose(out, 0.2 + 0.5 * (0.4 + DETAIL_SHARE * detail), rtol=1e-6)
+    # never beyond the two copies: a dark pixel in a lighter neighbourhood is not pushed below
+    dark = mix(np.zeros((1, 1), np.float32), np.full((1, 1), 0.2, np.float32), np.full((1, 1), 0.5, np.float32),
+               np.full((1, 1), 0.2, np.float32), np.array([0.5], np.float32))
+    assert dark[0, 0] == 0.0
+    # equal copies stay as they are; weight 0 changes nothing
+    np.testing.assert_array_equal(mix(own, own, own_low, own_low, np.array([0.7], np.float32)), own)
+    np.testing.assert_array_equal(mix(own, other, own_low, other_low, np.array([0.0], np.float32)), own)
+
+
+def test_the_block_means_are_the_same_by_strips_and_read_back_smoothly():
+    values = np.random.default_rng(1).random((37, 29, 2)).astype(np.float32)
+    low = lowpass(values, 4)
+    assert low.shape == (10, 8, 2)
+    np.testing.assert_allclose(low[0, 0], values[:4, :4].mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(np.concatenate([lowpass(values[:16], 4), lowpass(values[16:], 4)]), low, rtol=1e-6)
+    # at a block's centre the reading is its mean
+    np.testing.assert_allclose(sample_low(low, np.array([5.5]), np.array([9.5]), 4)[0], low[1, 2], rtol=1e-5)
+
+
+def test_the_expanders_stack_block_means_equal_the_whole_arrays():
+    from transposer.runtime.expander import _LayerStack
+
+    image = (np.random.default_rng(2).random((70, 50, 4)) * 65535).astype(np.uint16)
+    stack = _LayerStack.build(image, [], 8)
+    np.testing.assert_allclose(stack.lowpass(3, rows=12), lowpass(stack.float_layers(), 3), rtol=1e-6)

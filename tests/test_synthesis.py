@@ -13,7 +13,7 @@ from PIL import Image
 
 from transposer.runtime import Companion, Expander
 from transposer.runtime import warp
-from transposer.runtime.synthesis import cuts, features, plan, search, synthesize
+from transposer.runtime.synthesis import cuts, feather, features, plan, search, synthesize
 from transposer.runtime.synthesis import lattice as periods
 from transposer.runtime.synthesis.features import channel_variance
 from transposer.runtime.synthesis.grid import build_grid
@@ -112,8 +112,11 @@ def test_alpha_sixteen_bit_and_hdr_values_follow_the_arrangement_exactly(edge, m
         expected = values[cy.astype(int), cx.astype(int)]
         flat = expected.reshape(-1, values.shape[2])
         blended = np.zeros(flat.shape[0], bool)
+        k = pieces.feather.low
+        low = feather.lowpass(values, k)
         for index, by, bx, weight in pieces.blends(0, out.shape[0]):
-            flat[index] += weight[:, None] * (values[by, bx] - flat[index])
+            own_low = feather.sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
+            flat[index] = feather.mix(flat[index], values[by, bx], own_low, feather.sample_low(low, by, bx, k), weight)
             blended[index] = True
         assert blended.any() and not blended.all()
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * max(1.0, float(values.max())))

@@ -54,7 +54,7 @@ from .files import first_line
 from .options import ExpandOptions, SessionOptions
 from .padding import fit_axis, pad_layers, periodic_resize, unpad_canvas
 from .session import check_contract, open_session, resolve_model
-from .synthesis import level_count, synthesize
+from .synthesis import feather, level_count, synthesize
 from .synthesis.features import unit as _unit
 from .tiling import count_tiles, grow_canvas
 
@@ -243,15 +243,19 @@ class Expander:
         target = options.target_size(stack.width, stack.height)
         tick = _Progress(progress, 1 + level_count((stack.height, stack.width), target) + warp.block_count(target[0]))
         pieces = self._arrange_coherent(stack, target, options.wrap, options.noise_mix, options.seed, tick)
+        # the soft bands blend in the other copy's shading: the layers' block means (feather.py)
+        k = None if pieces.feather is None else pieces.feather.low
+        low = None if k is None else stack.lowpass(k)
         for r0 in range(0, target[0], warp.BLOCK_ROWS):
             r1 = min(r0 + warp.BLOCK_ROWS, target[0])
             cy, cx = pieces.coords(r0, r1)
             layers = stack.gather(cy, cx, options.wrap)
-            del cy, cx
             flat = layers.reshape(-1, layers.shape[2])
             for index, by, bx, weight in pieces.blends(r0, r1):  # soft cuts and input edge
                 other = stack.gather(by[None], bx[None], (False, False))[0]
-                flat[index] += weight[:, None] * (other - flat[index])
+                own_low = feather.sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
+                flat[index] = feather.mix(flat[index], other, own_low, feather.sample_low(low, by, bx, k), weight)
+            del cy, cx
             image, maps = stack.split(layers)
             yield RowBlock(r0, image, maps)
             tick()
@@ -438,6 +442,14 @@ class _LayerStack:
         copied in its own dtype (warp.gather), then converted."""
         return self._layers(_unit(warp.gather(self.image, cy, cx, wrap)),
                             [_unit(warp.gather(m.pixels, cy, cx, wrap)) for m in self.maps])
+
+    def lowpass(self, k: int, rows: int = 256) -> np.ndarray:
+        """The stack's means over k x k blocks, (ceil(H / k), ceil(W / k), C) float32, by strips
+        of rows (no whole float copy of a large input)."""
+        step = max(1, rows // k) * k
+        return np.concatenate([feather.lowpass(self._layers(_unit(self.image[r0:r0 + step]),
+                                                            [_unit(m.pixels[r0:r0 + step]) for m in self.maps]), k)
+                               for r0 in range(0, self.height, step)], axis=0)
 
     def _layers(self, image: np.ndarray, maps: list) -> np.ndarray:
         channels = self.channels

@@ -6,8 +6,11 @@ edge, and where a piece differs from the input in shading that edge reads as a p
 without any step (mirror padding's one strength); a narrow band there blends from that
 reflection into the pieces, so the square's edge becomes a short transition.
 
-Both are copies of the input, so this is still a map of source positions: every layer (colour,
-alpha, companions, 16-bit and HDR values) is blended with the same weights, and a companion equal
+A band takes in the other copy's shading (its mean over a few pixels) whole, and only a share
+of its fine detail: blending two copies whose lines, grains or bars do not align would double
+them into faint ghosts and wash out the contrast, while a step in brightness is what the eye
+sees as a seam (mix). Both copies are of the input, so every layer (colour, alpha, companions,
+16-bit and HDR values) is blended by the same rule with the same weights, and a companion equal
 to the colour comes out equal to it. Inside the input the weight is 0: the centre is unchanged.
 """
 
@@ -18,7 +21,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..warp import bilinear
+
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
+DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,12 @@ class Feather:
     canvas: tuple[int, int]
     wrap: tuple[bool, bool]
     width: int  # pixels of the band; 0: none
+
+    @property
+    def low(self) -> int:
+        """The shading a band blends in whole is the layers' mean over blocks this many pixels
+        on a side (read back bilinearly): about half the band's width."""
+        return max(1, int(round(self.width / 2)))
 
     @staticmethod
     def around(source, origin, canvas, wrap, cell: float) -> "Feather":
@@ -125,3 +137,27 @@ def across_cuts(labels: np.ndarray, offsets: np.ndarray, source: tuple[int, int]
     holds = (sy >= 0) & (sy < source[0]) & (sx >= 0) & (sx < source[1])
     weight = 0.5 * (1.0 - distance.ravel()[index] / width)
     return index[holds], sy[holds], sx[holds], weight[holds].astype(np.float32)
+
+
+def mix(own: np.ndarray, other: np.ndarray, own_low: np.ndarray, other_low: np.ndarray,
+        weight: np.ndarray) -> np.ndarray:
+    """Band pixels (n, C): their own copy moved by `weight` towards the other copy, all of the
+    shading (the `_low` values, see lowpass) and DETAIL_SHARE of the fine detail; never beyond
+    the two copies' values, so alpha, masks and every layer's range stay as the input's."""
+    w = weight[:, None]
+    moved = own + w * (DETAIL_SHARE * (other - own) + (1.0 - DETAIL_SHARE) * (other_low - own_low))
+    return np.clip(moved, np.minimum(own, other), np.maximum(own, other))
+
+
+def lowpass(values: np.ndarray, k: int) -> np.ndarray:
+    """(h, w, C) float32 -> (ceil(h / k), ceil(w / k), C): the mean of every k x k block (edges
+    repeated to fill the last ones)."""
+    h, w, c = values.shape
+    hh, ww = -(-h // k), -(-w // k)
+    padded = np.pad(values, ((0, hh * k - h), (0, ww * k - w), (0, 0)), mode="edge")
+    return padded.reshape(hh, k, ww, k, c).mean(axis=(1, 3), dtype=np.float32)
+
+
+def sample_low(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, k: int) -> np.ndarray:
+    """The block means `low` (lowpass by k) read bilinearly at full-resolution source positions."""
+    return bilinear(low, (ys + 0.5) / k - 0.5, (xs + 0.5) / k - 0.5)
