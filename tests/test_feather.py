@@ -115,7 +115,7 @@ def test_without_the_setting_or_on_a_period_there_is_no_band():
     y, x = np.mgrid[0:96, 0:96]
     grid = np.where(((y % 12) < 2) | ((x % 12) < 2), 0.1, 0.8)[..., None].repeat(3, axis=2).astype(np.float32)
     pieces = synthesize(grid, (192, 192))
-    assert pieces.feather is None and pieces.blends(0, 192) == []
+    assert pieces.feather is None and list(pieces.blends(0, 192)) == []
 
 
 def test_a_band_takes_the_other_copys_shading_whole_and_a_share_of_its_detail():

@@ -60,7 +60,9 @@ def tensors_equal(a, b, path="") -> list[str]:
 def test_tiny_config_overfits_one_fixed_batch(tmp_path):
     # 64 px crops: at 32 px the tiny model's coarsest scale is 2 x 2 cells and has little to place.
     # The output starts as copies of the input (already a fair guess of the target), so the loss
-    # starts low; falling by a third within 50 steps on one batch shows the whole path learns.
+    # starts low; falling by a third within 100 steps on one batch shows the whole path learns
+    # (the first 50 steps' descent differs between CPUs and thread counts: at one thread it can
+    # stall near 0.15 from 0.18 before falling to 0.11 by step 100).
     # The soft copy placement: the shipped ranked choice picks each region's copy discretely, so
     # on one batch a small change of the logits swaps whole copies and the loss cannot be followed
     # down by gradient steps (measured: it hovers around 0.17 from 0.147). Everything else
@@ -72,7 +74,7 @@ def test_tiny_config_overfits_one_fixed_batch(tmp_path):
     trainer = Trainer(cfg, tmp_path / "run", progress=False, tensorboard=False)
     batch = torch.utils.data.default_collate([trainer.data[0]])
     losses, l1 = [], []
-    for _ in range(50):
+    for _ in range(100):
         result, _ = trainer.train_step(batch)
         losses.append(float(result["loss"]))
         l1.append(float(result["l1"]))

@@ -72,6 +72,7 @@ SEAMLESS = (None, "x", "y", "xy")
 # "coherent": the network's coordinates refined by the synthesis stage (runtime/synthesis);
 # "network": the raw Transposer output (the paper's method), for comparison and reproduction.
 SYNTHESIS_MODES = opts.SYNTHESIS.choices
+BLEND_PIXELS = 1 << 16  # soft-band pixels blended at once (each holds a few layer copies)
 PROPOSAL_SIDE = 128  # the network's training input: with synthesis it proposes at this size at most
 
 
@@ -251,10 +252,13 @@ class Expander:
             cy, cx = pieces.coords(r0, r1)
             layers = stack.gather(cy, cx, options.wrap)
             flat = layers.reshape(-1, layers.shape[2])
-            for index, by, bx, weight in pieces.blends(r0, r1):  # soft cuts and input edge
-                other = stack.gather(by[None], bx[None], (False, False))[0]
-                own_low = feather.sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
-                flat[index] = feather.mix(flat[index], other, own_low, feather.sample_low(low, by, bx, k), weight)
+            for band in pieces.blends(r0, r1):  # soft cuts and input edge
+                for at in range(0, len(band[0]), BLEND_PIXELS):  # a bounded slice at a time
+                    index, by, bx, weight = (a[at:at + BLEND_PIXELS] for a in band)
+                    other = stack.gather(by[None], bx[None], (False, False))[0]
+                    own_low = feather.sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
+                    flat[index] = feather.mix(flat[index], other, own_low, feather.sample_low(low, by, bx, k), weight)
+                del band
             del cy, cx
             image, maps = stack.split(layers)
             yield RowBlock(r0, image, maps)

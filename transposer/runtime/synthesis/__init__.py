@@ -78,15 +78,19 @@ class PieceMap:
             xs %= W
         return ys.astype(np.float32), xs.astype(np.float32)
 
-    def blends(self, r0: int, r1: int) -> list:
-        """What canvas rows [r0, r1) blend in after the copy, in order: (flat indices into the
-        block, source y, source x, weight) each: across the cuts between pieces, then the edge
-        around the input (feather.py)."""
+    def blends(self, r0: int, r1: int):
+        """What canvas rows [r0, r1) blend in after the copy, in order (a generator: one band's
+        arrays at a time): (flat indices into the block, source y, source x, weight) each,
+        across the cuts between pieces, then the edge around the input (feather.py)."""
         if self.feather is None:
-            return []
-        bands = [across_cuts(self.labels, self.offsets, self.source, self.wrap, self.feather.width, r0, r1),
-                 self.feather.rows(r0, r1)]
-        return [band for band in bands if band is not None]
+            return
+        band = across_cuts(self.labels, self.offsets, self.source, self.wrap, self.feather.width, r0, r1)
+        if band is not None:
+            yield band
+        del band
+        band = self.feather.rows(r0, r1)
+        if band is not None:
+            yield band
 
 
 def level_factors(layout: Layout, coarse_side: int = COARSE_SIDE) -> list[float]:

@@ -1,10 +1,12 @@
-"""A soft edge around the input: the ring's pieces fade in from the input's own reflection.
+"""Soft bands: where the copy would step, the layers fade from one copy of the input to another.
 
-The input is kept exactly, so the cut between it and the pieces around it is its own straight
-edge, and where a piece differs from the input in shading that edge reads as a pasted square
-(the judges' most frequent complaint). Just outside the input its mirror image continues it
-without any step (mirror padding's one strength); a narrow band there blends from that
-reflection into the pieces, so the square's edge becomes a short transition.
+- Around the input (Feather): the input is kept exactly, so the cut between it and the pieces
+  around it is its own straight edge, and where a piece differs from the input in shading that
+  edge reads as a pasted square (the judges' most frequent complaint). Just outside the input
+  its mirror image continues it without any step (mirror padding's one strength); the band
+  fades from that reflection into the pieces.
+- Along the cuts between pieces (across_cuts): each side fades towards what the other piece
+  holds there, half and half at the cut, so two pieces meet in a short transition.
 
 A band takes in the other copy's shading (its mean over a few pixels) whole, and only a share
 of its fine detail: blending two copies whose lines, grains or bars do not align would double
@@ -24,6 +26,7 @@ import numpy as np
 from ..warp import bilinear
 
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
+CUT_CHUNK = 512  # columns (a quarter as many rows) whose nearest cuts are found at once
 DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
 
@@ -53,14 +56,12 @@ class Feather:
             return None
         ty, ey = self._axis(np.arange(r0, r1), 0)
         tx, ex = self._axis(np.arange(self.canvas[1]), 1)
-        distance = np.maximum(ey[:, None], ex[None, :])
-        weight = 1.0 - distance / (self.width + 1.0)
-        inside = (distance > 0) & (weight > 0)
-        index = np.flatnonzero(inside)
+        distance = np.maximum(ey[:, None], ex[None, :]).astype(np.int32)
+        index = np.flatnonzero((distance > 0) & (distance <= self.width))
         if index.size == 0:
             return None
         iy, ix = np.divmod(index, self.canvas[1])
-        return index, ty[iy], tx[ix], weight.ravel()[index].astype(np.float32)
+        return _compact(index, ty[iy], tx[ix], 1.0 - distance.ravel()[index] / (self.width + 1.0))
 
     def _axis(self, positions: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
         """Mirror source position and distance outside the input along one axis (the nearest
@@ -98,45 +99,70 @@ def across_cuts(labels: np.ndarray, offsets: np.ndarray, source: tuple[int, int]
     me = block[rows_of_block, left:left + W]
     distance = np.full(me.shape, np.inf, np.float32)
     other = np.zeros(me.shape, block.dtype)
-    # the nearest change of label in each of the four directions, by running maxima (O(pixels));
-    # along rows only the block's own rows are needed, along columns its halo too
-    for axis in (0, 1):
-        lines = block if axis == 0 else block[rows_of_block]
+
+    def nearer(gap, beyond, rows, cols):
+        """Keep, for the pixels [rows, cols] of `me`, the nearer of what they hold and (gap, beyond)."""
+        closer = (gap < distance[rows, cols]) & (gap < width)
+        distance[rows, cols] = np.where(closer, gap, distance[rows, cols])
+        other[rows, cols] = np.where(closer, beyond, other[rows, cols])
+
+    # the nearest change of label up and down (columns are independent: a few at a time), then
+    # left and right (rows are independent), so what is held beside the block stays small
+    for c0 in range(0, W, CUT_CHUNK):
+        c1 = min(c0 + CUT_CHUNK, W)
         for flip in (False, True):
-            view = np.flip(lines, axis=axis) if flip else lines
-            change = np.zeros(view.shape, bool)
-            if axis == 0:
-                change[1:] = view[1:] != view[:-1]
-            else:
-                change[:, 1:] = view[:, 1:] != view[:, :-1]
-            steps = np.arange(view.shape[axis], dtype=np.int32).reshape((-1, 1) if axis == 0 else (1, -1))
-            last = np.maximum.accumulate(np.where(change, steps, np.int32(-(1 << 30))), axis=axis)
-            beyond = np.take_along_axis(view, np.clip(last - 1, 0, view.shape[axis] - 1), axis=axis)
-            gap = (steps - last).astype(np.float32) + 0.5  # from the pixel to the cut
-            del last, change
-            if flip:
-                gap, beyond = np.flip(gap, axis=axis), np.flip(beyond, axis=axis)
-            if axis == 0:
-                gap, beyond = gap[rows_of_block], beyond[rows_of_block]
-            gap, beyond = gap[:, left:left + W], beyond[:, left:left + W]
-            closer = (gap < distance) & (gap < width)
-            distance = np.where(closer, gap, distance)
-            other = np.where(closer, beyond, other)
+            gap, beyond = _nearest_change(block[:, left + c0:left + c1], 0, flip)
+            nearer(gap[rows_of_block], beyond[rows_of_block], slice(None), slice(c0, c1))
+    for q0 in range(0, r1 - r0, max(1, CUT_CHUNK // 4)):
+        q1 = min(q0 + max(1, CUT_CHUNK // 4), r1 - r0)
+        for flip in (False, True):
+            gap, beyond = _nearest_change(block[width + q0:width + q1], 1, flip)
+            nearer(gap[:, left:left + W], beyond[:, left:left + W], slice(q0, q1), slice(None))
     band = (me > 0) & (other > 0) & (other != me) & np.isfinite(distance)
-    index = np.flatnonzero(band)
+    index = np.flatnonzero(band).astype(np.int32)
+    del band
     if index.size == 0:
         return None
-    iy, ix = np.divmod(index, W)
     lab = other.ravel()[index]
-    sy = (iy + r0) - offsets[lab, 0]
-    sx = ix - offsets[lab, 1]
+    gap = distance.ravel()[index]
+    del other, distance
+    iy, ix = np.divmod(index, np.int32(W))
+    sy = (iy + np.int32(r0)) - offsets[:, 0].astype(np.int32)[lab]
+    sx = ix - offsets[:, 1].astype(np.int32)[lab]
+    del iy, ix, lab
     if wrap[0]:
         sy %= H
     if wrap[1]:
         sx %= W
     holds = (sy >= 0) & (sy < source[0]) & (sx >= 0) & (sx < source[1])
-    weight = 0.5 * (1.0 - distance.ravel()[index] / width)
-    return index[holds], sy[holds], sx[holds], weight[holds].astype(np.float32)
+    weight = (0.5 * (1.0 - gap[holds] / width)).astype(np.float32)
+    return index[holds], sy[holds], sx[holds], weight
+
+
+def _nearest_change(lines: np.ndarray, axis: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel of `lines` (2-D labels), looking back along `axis` (forward if `flip`):
+    how far the nearest change of label is (from the pixel to the cut between two pixels;
+    infinite where there is none) and the label beyond it. A running maximum of the positions
+    of changes: linear in the pixels, whatever the distance."""
+    view = np.flip(lines, axis=axis) if flip else lines
+    change = np.zeros(view.shape, bool)
+    if axis == 0:
+        change[1:] = view[1:] != view[:-1]
+    else:
+        change[:, 1:] = view[:, 1:] != view[:, :-1]
+    steps = np.arange(view.shape[axis], dtype=np.int32).reshape((-1, 1) if axis == 0 else (1, -1))
+    last = np.maximum.accumulate(np.where(change, steps, np.int32(-(1 << 30))), axis=axis)
+    del change
+    beyond = np.take_along_axis(view, np.clip(last - 1, 0, view.shape[axis] - 1), axis=axis)
+    gap = (steps - last).astype(np.float32) + 0.5
+    if flip:
+        gap, beyond = np.flip(gap, axis=axis), np.flip(beyond, axis=axis)
+    return gap, beyond
+
+
+def _compact(index, sy, sx, weight):
+    """A band as int32 positions and float32 weights: a block's bands are held at once."""
+    return index.astype(np.int32), sy.astype(np.int32), sx.astype(np.int32), weight.astype(np.float32)
 
 
 def mix(own: np.ndarray, other: np.ndarray, own_low: np.ndarray, other_low: np.ndarray,
