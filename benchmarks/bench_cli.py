@@ -26,27 +26,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "transposer" / "examples" / "cliff_rock.jpg"
 
 
 def make_input(side: int, path: Path) -> Path:
-    import numpy as np
-    from PIL import Image
+    from texture_input import varied_tiling
 
     from transposer.runtime.imageio import write_image
 
-    if path.exists():
-        return path
-    tile = np.asarray(Image.open(EXAMPLE).convert("RGB"), dtype=np.float32) / 255.0
-    rng = np.random.default_rng(side)
-    reps = -(-side // tile.shape[0])
-    rows = []
-    for _ in range(reps):
-        row = [np.clip(tile[:, ::(1 if rng.random() < 0.5 else -1)] * rng.uniform(0.8, 1.2, 3), 0, 1)
-               for _ in range(-(-side // tile.shape[1]))]
-        rows.append(np.concatenate(row, axis=1)[:, :side])
-    image = np.concatenate(rows, axis=0)[:side].astype(np.float32)
-    write_image(path, image)
+    if not path.exists():
+        write_image(path, varied_tiling(side))
     return path
 
 

@@ -245,8 +245,8 @@ class Expander:
         tick = _Progress(progress, 1 + level_count((stack.height, stack.width), target) + warp.block_count(target[0]))
         pieces = self._arrange_coherent(stack, target, options.wrap, options.noise_mix, options.seed, tick)
         # the soft bands blend in the other copy's shading: the layers' block means (feather.py)
-        k = None if pieces.feather is None else pieces.feather.low
-        low = None if k is None else stack.lowpass(k)
+        shading = None if pieces.feather is None else feather.Shading(
+            stack.lowpass(pieces.feather.low), pieces.feather.low, (stack.height, stack.width))
         for r0 in range(0, target[0], warp.BLOCK_ROWS):
             r1 = min(r0 + warp.BLOCK_ROWS, target[0])
             cy, cx = pieces.coords(r0, r1)
@@ -256,8 +256,8 @@ class Expander:
                 for at in range(0, len(band[0]), BLEND_PIXELS):  # a bounded slice at a time
                     index, by, bx, weight = (a[at:at + BLEND_PIXELS] for a in band)
                     other = stack.gather(by[None], bx[None], (False, False))[0]
-                    own_low = feather.sample_low(low, cy.ravel()[index], cx.ravel()[index], k)
-                    flat[index] = feather.mix(flat[index], other, own_low, feather.sample_low(low, by, bx, k), weight)
+                    own = shading.at(cy.ravel()[index].astype(np.intp), cx.ravel()[index].astype(np.intp))
+                    flat[index] = feather.mix(flat[index], other, own, shading.at(by, bx), weight)
                 del band
             del cy, cx
             image, maps = stack.split(layers)

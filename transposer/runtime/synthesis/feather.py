@@ -27,6 +27,7 @@ from ..warp import bilinear
 
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
 CUT_CHUNK = 512  # columns (a quarter as many rows) whose nearest cuts are found at once
+FULL_SHADING_PIXELS = 1 << 22  # sources up to this size keep their shading per pixel (Shading)
 DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
 
@@ -182,6 +183,25 @@ def lowpass(values: np.ndarray, k: int) -> np.ndarray:
     hh, ww = -(-h // k), -(-w // k)
     padded = np.pad(values, ((0, hh * k - h), (0, ww * k - w), (0, 0)), mode="edge")
     return padded.reshape(hh, k, ww, k, c).mean(axis=(1, 3), dtype=np.float32)
+
+
+class Shading:
+    """The layers' shading at any source position: their block means (lowpass by k) read back
+    bilinearly. For a source up to FULL_SHADING_PIXELS it is read back once for every source
+    pixel and then only looked up (several times cheaper per band pixel); a larger one is read
+    back where asked (no second full-size copy of its layers)."""
+
+    def __init__(self, low: np.ndarray, k: int, source: tuple[int, int]):
+        self.low, self.k, self.full = low, k, None
+        h, w = source
+        if h * w <= FULL_SHADING_PIXELS:
+            ys, xs = np.mgrid[0:h, 0:w]
+            self.full = sample_low(low, ys, xs, k)
+
+    def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        if self.full is not None:
+            return self.full[ys, xs]
+        return sample_low(self.low, ys, xs, self.k)
 
 
 def sample_low(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, k: int) -> np.ndarray:

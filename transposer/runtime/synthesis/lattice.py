@@ -27,6 +27,8 @@ from typing import Optional
 
 import numpy as np
 
+from .search import fft  # scipy's where it is installed, numpy's otherwise
+
 PERIOD_MATCH = 0.35  # r(p) below this: the texture repeats at p
 PERIOD_CONTRAST = 0.25  # ... and r(p / 2) is at least this much higher: a repeat, not smoothness
 MIN_PERIOD = 4  # pixels of the level measured: shorter shifts are smoothness
@@ -60,13 +62,13 @@ def similarity(features: np.ndarray) -> np.ndarray:
     f = features.astype(np.float64) - features.reshape(-1, channels).mean(axis=0)
     variance = f.reshape(-1, channels).var(axis=0).sum()
     size = (2 * h, 2 * w)  # no shift aliases with another
-    spectra = np.fft.rfft2(f.transpose(2, 0, 1), s=size)
-    product = np.fft.irfft2((spectra * np.conj(spectra)).sum(axis=0), s=size)
-    energy = np.fft.rfft2((f * f).sum(axis=2), s=size)
-    ones = np.fft.rfft2(np.ones((h, w)), s=size)
+    spectra = fft.rfft2(f.transpose(2, 0, 1), s=size)
+    product = fft.irfft2((spectra * np.conj(spectra)).sum(axis=0), s=size)
+    energy = fft.rfft2((f * f).sum(axis=2), s=size)
+    ones = fft.rfft2(np.ones((h, w)), s=size)
     # sum over the overlap of e(x) + e(x + p) - 2 f(x) f(x + p), and the overlap's area
-    ssd = np.fft.irfft2(energy * np.conj(ones) + ones * np.conj(energy), s=size) - 2.0 * product
-    area = np.fft.irfft2(ones * np.conj(ones), s=size)
+    ssd = fft.irfft2(energy * np.conj(ones) + ones * np.conj(energy), s=size) - 2.0 * product
+    area = fft.irfft2(ones * np.conj(ones), s=size)
     ry, rx = h // 2, w // 2
     rows, cols = np.arange(-ry, ry + 1) % size[0], np.arange(-rx, rx + 1) % size[1]
     ssd, area = ssd[np.ix_(rows, cols)], area[np.ix_(rows, cols)]
