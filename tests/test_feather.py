@@ -150,3 +150,17 @@ def test_the_expanders_stack_block_means_equal_the_whole_arrays():
     image = (np.random.default_rng(2).random((70, 50, 4)) * 65535).astype(np.uint16)
     stack = _LayerStack.build(image, [], 8)
     np.testing.assert_allclose(stack.lowpass(3, rows=12), lowpass(stack.float_layers(), 3), rtol=1e-6)
+
+
+def test_the_shading_kept_per_pixel_equals_the_shading_read_back_where_asked(monkeypatch):
+    from transposer.runtime.synthesis import feather
+
+    values = np.random.default_rng(4).random((300, 70, 3)).astype(np.float32)
+    low = lowpass(values, 5)
+    ys, xs = np.random.default_rng(5).integers(0, 300, 1000), np.random.default_rng(6).integers(0, 70, 1000)
+    kept = feather.Shading(low, 5, (300, 70))
+    assert kept.full is not None
+    monkeypatch.setattr(feather, "FULL_SHADING_BYTES", 0)
+    asked = feather.Shading(low, 5, (300, 70))
+    assert asked.full is None and feather.shading_bytes(300, 70, 3) == 0
+    np.testing.assert_array_equal(kept.at(ys, xs), asked.at(ys, xs))

@@ -351,6 +351,7 @@ def job_memory(width: int, height: int, out_width: int, out_height: int, channel
 
     from transposer.runtime.imageio import STRIP_SUFFIXES, write_bytes_estimate
     from transposer.runtime.synthesis import PIECES
+    from transposer.runtime.synthesis.feather import shading_bytes
     from transposer.runtime.warp import BLOCK_ROWS
 
     pixels, out_pixels = width * height, out_width * out_height
@@ -362,7 +363,8 @@ def job_memory(width: int, height: int, out_width: int, out_height: int, channel
         cell = max(min(width, height) / PIECES, 1.0)
         cells = math.ceil(out_width / cell) * math.ceil(out_height / cell)
         need = (BASE_BYTES + pixels * (2 * held + features) + out_pixels * SYNTHESIS_OUTPUT_BYTES
-                + cells * SYNTHESIS_CELL_BYTES + BLOCK_COPIES * BLOCK_ROWS * out_width * 4 * channels)
+                + cells * SYNTHESIS_CELL_BYTES + BLOCK_COPIES * BLOCK_ROWS * out_width * 4 * channels
+                + shading_bytes(height, width, channels))  # the soft bands' shading
     for suffix, depth, c in writes:
         need += write_bytes_estimate(out_width, out_height, c, suffix, depth)
         if suffix.lower() not in STRIP_SUFFIXES:

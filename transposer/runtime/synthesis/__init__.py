@@ -60,7 +60,7 @@ class PieceMap:
     offsets: np.ndarray  # (pieces + 1, 2) int64: canvas position - source position
     source: tuple[int, int]
     wrap: tuple[bool, bool]
-    feather: Optional[Feather] = None  # the soft edge around the input (feather.py)
+    feather: Optional[Feather] = None  # the soft bands (feather.py); None: the copy alone
 
     @property
     def canvas(self) -> tuple[int, int]:

@@ -27,7 +27,8 @@ from ..warp import bilinear
 
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
 CUT_CHUNK = 512  # columns (a quarter as many rows) whose nearest cuts are found at once
-FULL_SHADING_PIXELS = 1 << 22  # sources up to this size keep their shading per pixel (Shading)
+FULL_SHADING_BYTES = 256 << 20  # sources whose shading fits keep it per pixel (Shading)
+STRIP_ROWS = 256
 DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
 
@@ -187,21 +188,32 @@ def lowpass(values: np.ndarray, k: int) -> np.ndarray:
 
 class Shading:
     """The layers' shading at any source position: their block means (lowpass by k) read back
-    bilinearly. For a source up to FULL_SHADING_PIXELS it is read back once for every source
-    pixel and then only looked up (several times cheaper per band pixel); a larger one is read
-    back where asked (no second full-size copy of its layers)."""
+    bilinearly. Where the per-pixel result fits in FULL_SHADING_BYTES (float32, made by strips
+    of rows) it is read back once for every source pixel and then only looked up, several times
+    cheaper per band pixel (counted in the CLI's memory estimate); a larger source is read back
+    where asked, with no second full-size copy of its layers."""
 
     def __init__(self, low: np.ndarray, k: int, source: tuple[int, int]):
         self.low, self.k, self.full = low, k, None
         h, w = source
-        if h * w <= FULL_SHADING_PIXELS:
-            ys, xs = np.mgrid[0:h, 0:w]
-            self.full = sample_low(low, ys, xs, k)
+        if shading_bytes(h, w, low.shape[2]):
+            self.full = np.empty((h, w, low.shape[2]), np.float32)
+            xs = np.arange(w)[None, :]
+            for r0 in range(0, h, STRIP_ROWS):
+                ys = np.arange(r0, min(r0 + STRIP_ROWS, h))[:, None]
+                self.full[r0:r0 + len(ys)] = sample_low(low, np.broadcast_to(ys, (len(ys), w)),
+                                                        np.broadcast_to(xs, (len(ys), w)), k)
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         if self.full is not None:
             return self.full[ys, xs]
         return sample_low(self.low, ys, xs, self.k)
+
+
+def shading_bytes(height: int, width: int, channels: int) -> int:
+    """What Shading keeps per pixel for this source: its bytes, or 0 where it reads back as asked."""
+    need = height * width * channels * 4
+    return need if need <= FULL_SHADING_BYTES else 0
 
 
 def sample_low(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, k: int) -> np.ndarray:
