@@ -27,7 +27,7 @@ from ..warp import bilinear
 
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
 CUT_CHUNK = 512  # columns (a quarter as many rows) whose nearest cuts are found at once
-FULL_SHADING_BYTES = 256 << 20  # sources whose shading fits keep it per pixel (Shading)
+FULL_SHADING_BYTES = 4 << 20  # sources whose shading fits keep it per pixel (Shading): small ones
 STRIP_ROWS = 256
 DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
