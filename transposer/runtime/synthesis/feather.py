@@ -34,6 +34,9 @@ DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its
 
 @dataclass(frozen=True)
 class Feather:
+    """The soft bands of one arrangement: their width, and the band around the input (rows);
+    the band along the cuts is across_cuts, which also needs the labels."""
+
     source: tuple[int, int]  # (h, w) of the input
     origin: tuple[int, int]  # where the input sits on the canvas
     canvas: tuple[int, int]
