@@ -148,10 +148,10 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         if on_level is not None:
             on_level()
     origin = tuple(int(v) for v in level.offsets[0])
-    # on a period the ring continues the input exactly, and its reflection would be off the period
-    soft = settings.feather and period is None
-    edge = Feather.around((height, width), origin, tuple(canvas), wrap, min(height, width) / pieces) if soft else None
-    return PieceMap(level.labels, level.offsets, (height, width), wrap, edge)
+    # on a period the input's reflection would be off the period: only the cuts are softened
+    soft = None if not settings.feather else Feather.around(
+        (height, width), origin, tuple(canvas), wrap, min(height, width) / pieces, edge=period is None)
+    return PieceMap(level.labels, level.offsets, (height, width), wrap, soft)
 
 
 def _proposals(grid, layout: Layout, proposal: Optional[Proposal]) -> Optional[dict]:

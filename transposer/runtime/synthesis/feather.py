@@ -42,6 +42,7 @@ class Feather:
     canvas: tuple[int, int]
     wrap: tuple[bool, bool]
     width: int  # pixels of the band; 0: none
+    edge: bool = True  # the band around the input (off on a period: its reflection is off the period)
 
     @property
     def low(self) -> int:
@@ -50,14 +51,14 @@ class Feather:
         return max(1, int(round(self.width / 2)))
 
     @staticmethod
-    def around(source, origin, canvas, wrap, cell: float) -> "Feather":
-        return Feather(tuple(source), tuple(origin), tuple(canvas), tuple(wrap), int(round(WIDTH * cell)))
+    def around(source, origin, canvas, wrap, cell: float, edge: bool = True) -> "Feather":
+        return Feather(tuple(source), tuple(origin), tuple(canvas), tuple(wrap), int(round(WIDTH * cell)), edge)
 
     def rows(self, r0: int, r1: int) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """For canvas rows [r0, r1): the band's pixels (flat indices into the (r1 - r0, W)
         block), their mirror positions in the source (y, x) and their weights; None where no
         pixel of these rows is in the band."""
-        if self.width <= 0:
+        if self.width <= 0 or not self.edge:
             return None
         ty, ey = self._axis(np.arange(r0, r1), 0)
         tx, ex = self._axis(np.arange(self.canvas[1]), 1)
