@@ -147,10 +147,9 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         del source
         if on_level is not None:
             on_level()
-    origin = tuple(int(v) for v in level.offsets[0])
     # on a period the input's reflection would be off the period: only the cuts are softened
     soft = None if not settings.feather else Feather.around(
-        (height, width), origin, tuple(canvas), wrap, min(height, width) / pieces, edge=period is None)
+        (height, width), layout.origin, tuple(canvas), wrap, min(height, width) / pieces, edge=period is None)
     return PieceMap(level.labels, level.offsets, (height, width), wrap, soft)
 
 

@@ -167,7 +167,7 @@ def _nearest_change(lines: np.ndarray, axis: int, flip: bool) -> tuple[np.ndarra
 
 
 def _compact(index, sy, sx, weight):
-    """A band as int32 positions and float32 weights: a block's bands are held at once."""
+    """A band as int32 positions and float32 weights (several copies of them exist while it is blended)."""
     return index.astype(np.int32), sy.astype(np.int32), sx.astype(np.int32), weight.astype(np.float32)
 
 

@@ -46,7 +46,7 @@ class Settings:
     radius: int = 1  # local search radius at finer levels, in that level's pixels
     samples: int = 1500  # context pixels compared per candidate at finer levels
     periodic: bool = True  # a periodic source is continued on its period (lattice.py)
-    feather: bool = True  # the ring fades in from the input's reflection (feather.py)
+    feather: bool = True  # soft bands along the cuts and around the input (feather.py)
 
 
 @dataclass
