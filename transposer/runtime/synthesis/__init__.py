@@ -37,7 +37,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import features, lattice
+from . import axes, features, lattice
 from .feather import Feather, across_cuts
 from .grid import Layout, build_grid
 from .quilt import Level
@@ -127,7 +127,7 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
     height, width = guide.shape[:2]
     wrap = (bool(wrap[0]), bool(wrap[1]))
     layout = plan((height, width), tuple(canvas), origin, pieces)
-    level, previous, period = None, None, None  # previous: the coarser level's (source size, offsets)
+    level, previous, period, axis_plan = None, None, None, None  # previous: the coarser level's (source size, offsets)
     for factor in level_factors(layout, coarse_side):
         grid = build_grid(layout, factor, OVERLAP, CONTEXT, wrap)
         level = None  # the coarser level's labels and features go before this level's are made
@@ -136,13 +136,19 @@ def synthesize(guide: np.ndarray, canvas: tuple[int, int], origin=None, wrap=(Fa
         if previous is None:
             usage = np.zeros(grid.source, np.float64)
             period = lattice.detect(source, grid.origin) if settings.periodic else None
-            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use, period)
+            locks = axes.detect_in(guide) if settings.axes else (False, False)
+            if any(locks):
+                axis_plan = axes.AxisPlan.choose(source, grid, locks, settings, rng, level.variance)
+            level.fill(_proposals(grid, layout, proposal), None, settings, rng, usage, layout.expected_use, period,
+                       axis_plan)
         else:
             (h0, w0), offsets = previous
             ratio = (grid.source[0] / h0, grid.source[1] / w0)
             starts = {k: (int(round(dy * ratio[0])), int(round(dx * ratio[1])))
                       for k, (dy, dx) in enumerate(offsets) if k > 0}
-            level.fill(None, starts, settings, rng, None, layout.expected_use)
+            if axis_plan is not None:
+                axis_plan = axis_plan.refined(source, grid, ratio, settings, level.variance)
+            level.fill(None, starts, settings, rng, None, layout.expected_use, axes=axis_plan)
         previous = grid.source, level.offsets
         del source
         if on_level is not None:

@@ -36,6 +36,12 @@ class Level:
         self.labels[cy:cy + h, cx:cx + w] = 0
         self.offsets = np.zeros((n_cells + 1, 2), np.int64)
         self.offsets[0] = (cy, cx)
+        # each piece's cell: (label, axis) -> [start, stop) on the canvas (the source: its own)
+        self.spans = np.zeros((n_cells + 1, 2, 2), np.int64)
+        self.spans[0] = ((cy, cy + h), (cx, cx + w))
+        for cell in grid.cells:
+            self.spans[cell.index] = (cell.rows, cell.cols)
+        self.locked = (False, False)  # axes whose cells meet along straight lines (axes.py)
 
     # --- reading the canvas --------------------------------------------------------------
     def source_index(self, ys: np.ndarray, xs: np.ndarray, oy, ox) -> np.ndarray:
@@ -87,13 +93,14 @@ class Level:
         dx = np.maximum(np.maximum(left - ix, ix - (left + shape[1] - 1)), 0)
         return (1.0 - 0.7 * np.maximum(dy, dx) / max(self.grid.context, 1)).astype(np.float32)
 
-    def _query(self, cell: Cell, proposals: dict | None) -> search.Query:
+    def _query(self, cell: Cell, proposals: dict | None, fixed) -> search.Query:
         """The whole context, for the exhaustive search (the coarsest level only: small)."""
         ys, xs, labels, weight, origin, context_origin, shape = self._context(cell)
         return search.Query(origin, shape, context_origin, labels >= 0, self.window_pixels(ys, xs, labels),
-                            weight, None if proposals is None else proposals.get(cell.index), self._reach(cell))
+                            weight, None if proposals is None else proposals.get(cell.index), self._reach(cell),
+                            fixed)
 
-    def _sample(self, cell: Cell, count: int, rng: np.random.Generator) -> search.Sample:
+    def _sample(self, cell: Cell, count: int, rng: np.random.Generator, fixed) -> search.Sample:
         """A random sample of the held context pixels, for the local search: its cost, and its
         memory, do not grow with the image."""
         grid = self.grid
@@ -108,7 +115,7 @@ class Level:
         weight = self._falloff(iy, ix, origin, context_origin, (h, w))
         old = self.read(self.source_index(ys[iy], xs[ix], self.offsets[lab, 0], self.offsets[lab, 1]))
         positions = np.stack([iy + context_origin[0], ix + context_origin[1]], axis=1)
-        return search.Sample(origin, (h, w), positions, old, weight, self._reach(cell))
+        return search.Sample(origin, (h, w), positions, old, weight, self._reach(cell), fixed)
 
     def _reach(self, cell: Cell) -> tuple[int, int, int, int]:
         """How far the cell's window reaches beyond the cell on each side (top, bottom, left,
@@ -119,20 +126,23 @@ class Level:
 
     # --- one wave --------------------------------------------------------------------------
     def fill(self, proposals: dict | None, starts: dict | None, settings: search.Settings,
-             rng: np.random.Generator, usage: np.ndarray | None, expected_use: float, period=None) -> None:
+             rng: np.random.Generator, usage: np.ndarray | None, expected_use: float, period=None,
+             axes=None) -> None:
         """Fill every cell of the grid, wave by wave. starts: cell -> offset from the coarser
         level (local search); None: exhaustive search (the coarsest level), on the source's
-        `period` (lattice.Lattice) if it has one."""
+        `period` (lattice.Lattice) if it has one. axes: the locked axes' offsets (axes.AxisPlan)."""
+        fixed = (lambda cell: None) if axes is None else axes.fixed
+        self.locked = (False, False) if axes is None else axes.locked
         reach = self.grid.overlap  # a piece may reach past the source by its overlap (not placed there)
         spectra = None if starts is not None else search.SourceSpectra(self.source, self.grid.context, reach,
                                                                        self.variance)
         for wave in self.grid.waves:
             if starts is None:
-                queries = [self._query(cell, proposals) for cell in wave]
+                queries = [self._query(cell, proposals, fixed(cell)) for cell in wave]
                 chosen = search.exhaustive(spectra, queries, usage, expected_use, settings, rng, period)
             else:
-                chosen = [search.local(self.source, self._sample(cell, settings.samples, rng), starts[cell.index],
-                                       settings, self.variance) for cell in wave]
+                chosen = [search.local(self.source, self._sample(cell, settings.samples, rng, fixed(cell)),
+                                       starts[cell.index], settings, self.variance) for cell in wave]
             # the windows of a wave never touch, so cutting them in a few at a time is the same
             # as all at once, and bounds what a large level holds at any moment
             for part in self._batches(wave, chosen):
@@ -164,6 +174,14 @@ class Level:
         sy, sx = uy - offset[0], ux - offset[1]
         covered = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
         keep = (labels == 0) | (filled & ~covered)
+        for axis, span, at in ((0, cell.rows, ys[:, None]), (1, cell.cols, xs[None, :])):
+            if self.locked[axis]:
+                # a locked axis: pieces of different cell rows (columns) meet at the cells' edge,
+                # so every output row (column) copies one source row (column) throughout
+                own = (at >= span[0]) & (at < span[1])
+                other = filled & (self.spans[np.maximum(labels, 0), axis, 0] != span[0])
+                keep |= other & ~own
+                filled = filled & ~(other & own & (labels != 0))
         error = np.empty(labels.shape, np.float32)
         for r0 in range(0, len(ys), ERROR_ROWS):  # by rows: no window-sized feature arrays
             r1 = min(r0 + ERROR_ROWS, len(ys))
@@ -171,13 +189,12 @@ class Level:
             error[r0:r1] = np.einsum("ijc,ijc->ij", diff, diff)
         error[~filled] = 0.0
         strips = cuts.strips_of(error, filled, keep, 2 * self.grid.overlap)
-        return cell, offset, ys, xs, labels, covered, keep, strips
+        return cell, offset, ys, xs, labels, filled, covered, keep, strips
 
     def _cut_in(self, prepared, usage) -> None:
         solved = cuts.solve([s for *_, strips in prepared for s in strips])
         at = 0
-        for cell, offset, ys, xs, labels, covered, keep, strips in prepared:
-            filled = labels >= 0
+        for cell, offset, ys, xs, labels, filled, covered, keep, strips in prepared:
             take = cuts.take_new(labels.shape, strips, solved[at:at + len(strips)], filled, keep) & covered
             at += len(strips)
             self.offsets[cell.index] = offset

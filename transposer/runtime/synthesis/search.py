@@ -47,6 +47,8 @@ class Settings:
     samples: int = 1500  # context pixels compared per candidate at finer levels
     periodic: bool = True  # a periodic source is continued on its period (lattice.py)
     feather: bool = True  # soft bands along the cuts and around the input (feather.py)
+    axes: bool = False  # structure crossing the whole input keeps its rows (columns) throughout (axes.py);
+    #   off until judged blind head to head in its current form (docs/synthesis.md)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Query:
     proposal: tuple[float, float] | None = None  # the network's offset for this cell
     reach: tuple[int, int, int, int] = (0, 0, 0, 0)  # how far the window may pass the source's
     #   top, bottom, left and right edges (its margins beyond the cell: others cover them)
+    fixed: tuple | None = None  # (dy or None, dx or None): the offset a locked axis prescribes (axes.py)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Sample:
     old: np.ndarray  # (P, C) their features
     weight: np.ndarray  # (P,) how much each counts
     reach: tuple[int, int, int, int] = (0, 0, 0, 0)  # as Query.reach
+    fixed: tuple | None = None  # as Query.fixed
 
 
 class SourceSpectra:
@@ -184,12 +188,24 @@ def exhaustive(spectra: SourceSpectra, queries: list[Query], usage: np.ndarray, 
         use = (integral[h:h + ny, w:w + nx] - integral[:ny, w:w + nx] - integral[h:h + ny, :nx]
                + integral[:ny, :nx]) / (h * w)
         cost = error + settings.occurrence * spectra.variance * use / max(expected_use, 1e-6)
+        dy = q.origin[0] - (np.arange(ny)[:, None] - A)  # the offset of every placement
+        dx = q.origin[1] - (np.arange(nx)[None, :] - A)
+        if q.fixed is not None:  # a locked axis: only its offset (axes.py)
+            cost = _only(cost, (dy == q.fixed[0]) if q.fixed[0] is not None else True,
+                         (dx == q.fixed[1]) if q.fixed[1] is not None else True)
         if period is not None:  # a periodic texture: only placements on its period
-            on = period.allowed(q.origin[0] - (np.arange(ny)[:, None] - A), q.origin[1] - (np.arange(nx)[None, :] - A))
-            if np.isfinite(cost[on]).any():
-                cost = np.where(on, cost, np.inf)
+            cost = _only(cost, period.allowed(dy, dx))
         chosen.append(_pick(cost, q.origin, settings, rng, A))
     return chosen
+
+
+def _only(cost: np.ndarray, *masks) -> np.ndarray:
+    """The cost with everything outside the masks (broadcast) excluded, unless that excludes
+    every possible placement."""
+    on = np.ones(cost.shape, bool)
+    for mask in masks:
+        on &= mask
+    return np.where(on, cost, np.inf) if np.isfinite(cost[on]).any() else cost
 
 
 def _disc(origin, offset, radius: int, ny: int, nx: int, reach: int) -> tuple[slice, slice]:
@@ -200,15 +216,20 @@ def _disc(origin, offset, radius: int, ny: int, nx: int, reach: int) -> tuple[sl
             slice(min(max(x0, 0), nx), min(max(x0 + 2 * radius + 1, 0), nx)))
 
 
-def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator, reach: int) -> tuple[int, int]:
+def draw(cost: np.ndarray, settings: Settings, rng: np.random.Generator) -> int:
+    """Index of a choice drawn by the seed among the (at most settings.choices) ones within
+    settings.tolerance of the best cost (image quilting's randomness)."""
     flat = cost.ravel()
     best = float(flat.min())
     limit = best * (1.0 + settings.tolerance) + 1e-9
     k = min(settings.choices, flat.size)
     top = np.argpartition(flat, k - 1)[:k]
     top = top[flat[top] <= limit]
-    index = int(top[rng.integers(len(top))]) if len(top) else int(flat.argmin())
-    sy, sx = divmod(index, cost.shape[1])
+    return int(top[rng.integers(len(top))]) if len(top) else int(flat.argmin())
+
+
+def _pick(cost: np.ndarray, origin, settings: Settings, rng: np.random.Generator, reach: int) -> tuple[int, int]:
+    sy, sx = divmod(draw(cost, settings, rng), cost.shape[1])
     return origin[0] - (sy - reach), origin[1] - (sx - reach)
 
 
@@ -222,8 +243,11 @@ def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings
     h, w = sample.shape
     r = settings.radius
     steps = np.arange(-r, r + 1)
-    dy = (start[0] + steps[:, None] + 0 * steps[None, :]).ravel()  # (K,) candidate offsets
-    dx = (start[1] + 0 * steps[:, None] + steps[None, :]).ravel()
+    fixed = sample.fixed or (None, None)  # a locked axis keeps the offset axes.py gives it
+    along_y = steps + start[0] if fixed[0] is None else np.array([fixed[0]])
+    along_x = steps + start[1] if fixed[1] is None else np.array([fixed[1]])
+    dy = np.repeat(along_y, len(along_x))  # (K,) candidate offsets
+    dx = np.tile(along_x, len(along_y))
     sy, sx = sample.origin[0] - dy, sample.origin[1] - dx  # the placement window's source corner
     allowed = (sy >= -top) & (sy <= H - h + bottom) & (sx >= -left) & (sx <= W - w + right)
     if not allowed.any():  # rounding pushed every candidate out: clamp the start inside
