@@ -152,10 +152,9 @@ class _Axis:
         def distance(span):
             before = self.origin - span[1]
             after = span[0] - (self.origin + self.n)
-            if self.wrap:
-                before %= self.length
-                after %= self.length
-            return max(min(d for d in (before, after) if d >= 0) if self.wrap else max(before, after), 0)
+            if self.wrap:  # the nearer way round the canvas
+                return min(before % self.length, after % self.length)
+            return max(before, after, 0)
         outside = [i for i, s in enumerate(self.spans) if not self._inside(s)]
         return sorted(outside, key=lambda i: (distance(self.spans[i]), i))
 
