@@ -48,6 +48,35 @@ def test_lines_across_the_input_lock_their_axis_and_plain_texture_locks_none():
     assert axes.detect(features.features(np.full((64, 64, 3), 90, np.uint8))) == (False, False)
 
 
+def bricks(h, w, offset):
+    """Courses 8 px high of bricks 12 px long, each course shifted by `offset` (6: a running bond,
+    0: a grid of tiles), mortar 1 px, grain on top."""
+    y, x = np.mgrid[0:h, 0:w]
+    course = y // 8
+    mortar = ((y % 8) == 0) | (((x + offset * (course % 2)) % 12) == 0)
+    out = grain(h, w, seed=4).astype(float) * 0.3 + 120
+    out[mortar] = 30
+    return out.astype(np.uint8)
+
+
+@pytest.mark.parametrize("side", [32, 96])
+def test_both_axes_lock_only_where_both_ways_lines_hold_their_length(side):
+    """A running bond's joints lie in every other course: locked too, its columns would carry
+    them off their course, through the bricks; a grid's lines cross the input both ways."""
+    bond = features.features(bricks(side, side, offset=6))
+    detail = bond[:, :, -1] - bond[:, :, -1].mean()
+    assert axes.persistence(detail, 1) > 0.9 and axes.persistence(detail, 0) < axes.GRID
+    assert axes.detect(bond) == (True, False)
+    assert axes.detect(features.features(bricks(side, side, offset=0))) == (True, True)
+
+
+def test_a_running_bond_still_varies_with_the_seed():
+    image = bricks(48, 48, offset=6)
+    first, second = (copy_through(synthesize(image, (96, 96), rng=np.random.default_rng(seed)), image)
+                     for seed in (1, 2))
+    assert np.abs(first.astype(int) - second).max() > 20
+
+
 def line_of(out, at, axis):
     return out[at:at + 2] if axis == 0 else out[:, at:at + 2].T
 

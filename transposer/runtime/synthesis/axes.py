@@ -12,10 +12,13 @@ Which axes: how much of the luminance detail (features.py: the fine structure, n
 the row means explain. Rows are locked when they explain at least LINE_SHARE of its variance
 (bars, stripes, edges that cross the input), or when one row's mean detail stands out from the
 detail's spread by LINE_CONTRAST (a single thin line: grout, a seam, a bar's edge); columns
-alike. Shading alone (a gradient, a horizon, a band of grass over gravel) does not lock: judged
-head to head, those inputs came out with full-width seams between the cell rows. Textures
-without such structure (most: on the validation split row shares below 0.05, contrasts below 1)
-keep both axes free.
+alike. Both axes lock only where the lines of each hold along their whole length (a grid of
+tiles): a running bond's joints are dashes, one course in two, and with both axes locked they
+would be continued off their course, straight through the bricks; there only the axis whose
+lines hold (the courses) locks. Shading alone (a gradient, a horizon, a band of grass over
+gravel) does not lock: judged head to head, those inputs came out with full-width seams
+between the cell rows. Textures without such structure (most: on the validation split row
+shares below 0.05, contrasts below 1) keep both axes free.
 
 The offsets of a locked axis are chosen outward from the source, one cell row at a time (a 1-D
 image quilting of the input's rows): a cell row's offset is the one whose source rows best match
@@ -39,8 +42,9 @@ from . import features
 from .grid import Grid
 from .search import Settings, draw
 
-LINE_SHARE = 0.12  # share of the detail's variance the row (column) means explain: lock rows (columns)
+LINE_SHARE = 0.15  # share of the detail's variance the row (column) means explain: lock rows (columns)
 LINE_CONTRAST = 1.5  # one row's mean detail against the detail's spread: a line crossing the input
+GRID = 0.6  # both axes lock only where each one's lines hold along their whole length (persistence)
 DETECT_SIDE = 512  # the structure is measured with the input's shorter side at most this
 SAMPLE_COLUMNS = 256  # a row's mean and spread are taken over at most this many evenly spaced columns
 CONTEXT_WEIGHT = 0.3  # weight of the lines beyond a span's window, falling to 0.3 of that at the edge
@@ -64,13 +68,27 @@ def detect(values: np.ndarray) -> tuple[bool, bool]:
     detail = values[:, :, -1].astype(np.float64)
     detail = detail - detail.mean()
     spread = float(detail.std())
-    locks = []
+    locks, held = [], []
     for along in (1, 0):  # rows: means along x (axis 1); columns: along y
         means = detail.mean(axis=along)
         share = float((means * means).mean()) / max(spread * spread, 1e-12)
         contrast = float(np.abs(means).max()) / max(spread, 1e-12)
         locks.append(spread > 1e-5 and (share >= LINE_SHARE or contrast >= LINE_CONTRAST))
+        held.append(persistence(detail, along))
+    if all(locks) and min(held) < GRID:  # lines one way, dashes the other: keep the lines
+        locks[int(held[0] >= held[1])] = False
     return locks[0], locks[1]
+
+
+def persistence(detail: np.ndarray, along: int) -> float:
+    """How fully the strongest rows (along=1; columns: 0) hold their line along their length: the
+    squared mean over the mean square, on the rows whose mean is at least half the strongest.
+    About 1 for a line across the whole input; the share of its length for dashes, such as the
+    joints of a running bond (each lies in every other course)."""
+    means = detail.mean(axis=along)
+    squares = (detail * detail).mean(axis=along)
+    strong = np.abs(means) >= 0.5 * float(np.abs(means).max())
+    return float((means[strong] ** 2).sum()) / max(float(squares[strong].sum()), 1e-12)
 
 
 class AxisPlan:

@@ -47,8 +47,7 @@ class Settings:
     samples: int = 1500  # context pixels compared per candidate at finer levels
     periodic: bool = True  # a periodic source is continued on its period (lattice.py)
     feather: bool = True  # soft bands along the cuts and around the input (feather.py)
-    axes: bool = False  # structure crossing the whole input keeps its rows (columns) throughout (axes.py);
-    #   off until judged blind head to head in its current form (docs/synthesis.md)
+    axes: bool = True  # structure crossing the whole input keeps its rows (columns) throughout (axes.py)
 
 
 @dataclass
