@@ -167,3 +167,24 @@ def test_the_shading_kept_per_pixel_equals_the_shading_read_back_where_asked(mon
     asked = feather.Shading(low, 5, (300, 70))
     assert asked.full is None and feather.shading_bytes(300, 70, 3) == 0
     np.testing.assert_array_equal(kept.at(ys, xs), asked.at(ys, xs))
+
+
+def test_a_large_source_keeps_its_shading_every_few_pixels_close_to_the_exact_read(monkeypatch):
+    """Above FULL_SHADING_BYTES the shading is kept for every s-th pixel each way (s at most a
+    quarter of the block): a lookup then differs from the exact read by a small part of the
+    step between neighbouring blocks, never more."""
+    from transposer.runtime.synthesis import feather
+
+    values = np.random.default_rng(7).random((400, 240, 3)).astype(np.float32)
+    k = 16
+    low = lowpass(values, k)
+    monkeypatch.setattr(feather, "FULL_SHADING_BYTES", 134 * 80 * 3 * 4)  # s = 3: 134 x 80 kept
+    kept = feather.Shading(low, k, (400, 240))
+    assert kept.stride == 3 and kept.full.shape[:2] == (134, 80)
+    ys, xs = np.mgrid[0:400, 0:240]
+    exact = feather.sample_low(low, ys, xs, k)
+    step = max(np.abs(np.diff(low, axis=0)).max(), np.abs(np.diff(low, axis=1)).max())
+    error = np.abs(kept.at(ys.ravel(), xs.ravel()).reshape(exact.shape) - exact)
+    assert error.max() <= 2 / k * step + 1e-6  # at most a pixel and a half away, over k pixels
+    monkeypatch.setattr(feather, "FULL_SHADING_BYTES", 400 * 240 * 3 * 4 // 200)  # s = 15 > k / 4
+    assert feather.Shading(low, k, (400, 240)).full is None  # too coarse: read back where asked

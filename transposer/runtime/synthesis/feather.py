@@ -23,11 +23,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..warp import bilinear
+from ..warp import bilinear, rows_at
 
 WIDTH = 0.25  # the band's width, as a fraction of a cell (a piece's side)
 CUT_CHUNK = 512  # columns (a quarter as many rows) whose nearest cuts are found at once
-FULL_SHADING_BYTES = 4 << 20  # sources whose shading fits keep it per pixel (Shading): small ones
+FULL_SHADING_BYTES = 1 << 20  # the shading kept per pixel (Shading), every s-th pixel where it would not fit
+STRIDE_SHARE = 4  # ... with s at most a quarter of the block size (the shading changes over a block)
 STRIP_ROWS = 256
 DETAIL_SHARE = 0.25  # of the other copy's fine detail the band takes in (of its shading: all)
 
@@ -192,32 +193,50 @@ def lowpass(values: np.ndarray, k: int) -> np.ndarray:
 
 class Shading:
     """The layers' shading at any source position: their block means (lowpass by k) read back
-    bilinearly. Where the per-pixel result fits in FULL_SHADING_BYTES (float32, made by strips
-    of rows) it is read back once for every source pixel and then only looked up, several times
-    cheaper per band pixel (counted in the CLI's memory estimate); a larger source is read back
-    where asked, with no second full-size copy of its layers."""
+    bilinearly. It is read back once, for every source pixel or, where that would pass
+    FULL_SHADING_BYTES (float32, made by strips of rows), for every s-th pixel each way, and
+    then only looked up, several times cheaper per band pixel than reading it back where asked
+    (counted in the CLI's memory estimate). A block mean changes over k pixels, so a lookup up
+    to s/2 pixels away (s at most k / STRIDE_SHARE) differs from the exact read by a few percent
+    of one block's step; where even that does not fit it is read back where asked, with no
+    second full-size copy of its layers."""
 
     def __init__(self, low: np.ndarray, k: int, source: tuple[int, int]):
         self.low, self.k, self.full = low, k, None
         h, w = source
-        if shading_bytes(h, w, low.shape[2]):
-            self.full = np.empty((h, w, low.shape[2]), np.float32)
-            xs = np.arange(w)[None, :]
-            for r0 in range(0, h, STRIP_ROWS):
-                ys = np.arange(r0, min(r0 + STRIP_ROWS, h))[:, None]
-                self.full[r0:r0 + len(ys)] = sample_low(low, np.broadcast_to(ys, (len(ys), w)),
-                                                        np.broadcast_to(xs, (len(ys), w)), k)
+        self.stride = shading_stride(h, w, low.shape[2])
+        if self.stride and self.stride <= max(1, k // STRIDE_SHARE):
+            s = self.stride
+            hs, ws = -(-h // s), -(-w // s)
+            self.full = np.empty((hs, ws, low.shape[2]), np.float32)
+            xs = np.arange(ws)[None, :] * s + (s - 1) / 2  # each stride block's centre
+            for r0 in range(0, hs, STRIP_ROWS):
+                ys = np.arange(r0, min(r0 + STRIP_ROWS, hs))[:, None] * s + (s - 1) / 2
+                self.full[r0:r0 + len(ys)] = sample_low(low, np.broadcast_to(ys, (len(ys), ws)),
+                                                        np.broadcast_to(xs, (len(ys), ws)), k)
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        if self.full is not None:
-            return self.full[ys, xs]
-        return sample_low(self.low, ys, xs, self.k)
+        if self.full is None:
+            return sample_low(self.low, ys, xs, self.k)
+        s, width = self.stride, self.full.shape[1]
+        flat = self.full.reshape(-1, self.full.shape[2])
+        return rows_at(flat, ys * width + xs if s == 1 else (ys // s) * width + xs // s)
+
+
+def shading_stride(height: int, width: int, channels: int) -> int:
+    """The smallest s whose every-s-th-pixel shading fits in FULL_SHADING_BYTES, 0 if none does."""
+    if FULL_SHADING_BYTES <= 0:
+        return 0
+    s = 1
+    while -(-height // s) * -(-width // s) * channels * 4 > FULL_SHADING_BYTES:
+        s += 1
+    return s
 
 
 def shading_bytes(height: int, width: int, channels: int) -> int:
-    """What Shading keeps per pixel for this source: its bytes, or 0 where it reads back as asked."""
-    need = height * width * channels * 4
-    return need if need <= FULL_SHADING_BYTES else 0
+    """What Shading keeps for this source at most: its bytes, or 0 where it reads back as asked."""
+    s = shading_stride(height, width, channels)
+    return -(-height // s) * -(-width // s) * channels * 4 if s else 0
 
 
 def sample_low(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, k: int) -> np.ndarray:

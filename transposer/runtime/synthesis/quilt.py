@@ -17,6 +17,7 @@ import numpy as np
 from . import cuts, search
 from .features import channel_variance
 from .grid import Cell, Grid
+from ..warp import rows_at
 
 CUT_PIXELS = 1 << 24  # window pixels prepared for cutting at once (each holds ~10 bytes a pixel)
 ERROR_ROWS = 256  # rows of a window whose features are compared at once
@@ -67,7 +68,7 @@ class Level:
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """Features at flat source indices, always float32 (every difference is)."""
-        return self.flat[index].astype(np.float32, copy=False)
+        return rows_at(self.flat, index).astype(np.float32, copy=False)
 
     def _unwrapped(self, origin: tuple[int, int], shape: tuple[int, int]):
         """Window positions in unwrapped canvas coordinates."""

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..warp import rows_at
+
 try:  # scipy's pocketfft runs these batched 2-D transforms 2-3x faster than numpy's
     from scipy import fft
 except ImportError:  # the same transforms, slower (e.g. inside Blender, which has no scipy)
@@ -257,7 +259,8 @@ def local(source: np.ndarray, sample: "Sample", start: tuple[int, int], settings
     py = sample.positions[None, :, 0] - dy[:, None]  # (K, P) source positions under each candidate
     px = sample.positions[None, :, 1] - dx[:, None]
     inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)
-    diff = source[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)] - sample.old[None]  # (K, P, C)
+    under = rows_at(source.reshape(H * W, -1), np.clip(py, 0, H - 1) * W + np.clip(px, 0, W - 1))
+    diff = under - sample.old[None]  # (K, P, C)
     counted = sample.weight[None, :] * inside
     unseen = (sample.weight[None, :] * ~inside).sum(axis=1) * 2.0 * variance  # as in exhaustive
     cost = (np.einsum("kpc,kpc,kp->k", diff, diff, counted) / diff.shape[2] + unseen) / max(float(sample.weight.sum()), 1e-6)
