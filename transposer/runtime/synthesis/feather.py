@@ -197,9 +197,9 @@ class Shading:
     FULL_SHADING_BYTES (float32, made by strips of rows), for every s-th pixel each way, and
     then only looked up, several times cheaper per band pixel than reading it back where asked
     (counted in the CLI's memory estimate). A block mean changes over k pixels, so a lookup up
-    to s/2 pixels away (s at most k / STRIDE_SHARE) differs from the exact read by a few percent
-    of one block's step; where even that does not fit it is read back where asked, with no
-    second full-size copy of its layers."""
+    to s/2 pixels away (s at most k / STRIDE_SHARE) differs from the exact read by at most an
+    eighth of the step between two blocks; where even that does not fit it is read back where
+    asked, with no second full-size copy of its layers."""
 
     def __init__(self, low: np.ndarray, k: int, source: tuple[int, int]):
         self.low, self.k, self.full = low, k, None
