@@ -73,7 +73,10 @@ SEAMLESS = (None, "x", "y", "xy")
 # "network": the raw Transposer output (the paper's method), for comparison and reproduction.
 SYNTHESIS_MODES = opts.SYNTHESIS.choices
 BLEND_PIXELS = 1 << 16  # soft-band pixels blended at once (each holds a few layer copies)
-PROPOSAL_SIDE = 128  # the network's training input: with synthesis it proposes at this size at most
+# with synthesis the network proposes on a copy of at most this side: half its training input,
+# judged head to head against the full 128 (docs/blind/ab/proposal_64: 31 to 16, fewer repeats in
+# a grid) and a quarter of the network's time
+PROPOSAL_SIDE = 64
 
 
 @dataclass(frozen=True)
