@@ -68,15 +68,16 @@ def detect(values: np.ndarray) -> tuple[bool, bool]:
     detail = values[:, :, -1].astype(np.float64)
     detail = detail - detail.mean()
     spread = float(detail.std())
-    locks, held = [], []
+    locks = []
     for along in (1, 0):  # rows: means along x (axis 1); columns: along y
         means = detail.mean(axis=along)
         share = float((means * means).mean()) / max(spread * spread, 1e-12)
         contrast = float(np.abs(means).max()) / max(spread, 1e-12)
         locks.append(spread > 1e-5 and (share >= LINE_SHARE or contrast >= LINE_CONTRAST))
-        held.append(persistence(detail, along))
-    if all(locks) and min(held) < GRID:  # lines one way, dashes the other: keep the lines
-        locks[int(held[0] >= held[1])] = False
+    if all(locks):
+        held = (persistence(detail, 1), persistence(detail, 0))
+        if min(held) < GRID:  # lines one way, dashes the other: keep the lines
+            locks[int(held[0] >= held[1])] = False
     return locks[0], locks[1]
 
 

@@ -207,7 +207,7 @@ class Shading:
         self.stride = shading_stride(h, w, low.shape[2])
         if self.stride and self.stride <= max(1, k // STRIDE_SHARE):
             s = self.stride
-            hs, ws = -(-h // s), -(-w // s)
+            hs, ws = _strided(h, w, s)
             self.full = np.empty((hs, ws, low.shape[2]), np.float32)
             xs = np.arange(ws)[None, :] * s + (s - 1) / 2  # each stride block's centre
             for r0 in range(0, hs, STRIP_ROWS):
@@ -228,15 +228,20 @@ def shading_stride(height: int, width: int, channels: int) -> int:
     if FULL_SHADING_BYTES <= 0:
         return 0
     s = 1
-    while -(-height // s) * -(-width // s) * channels * 4 > FULL_SHADING_BYTES:
+    while np.prod(_strided(height, width, s)) * channels * 4 > FULL_SHADING_BYTES:
         s += 1
     return s
+
+
+def _strided(height: int, width: int, s: int) -> tuple[int, int]:
+    """The shape of every s-th pixel each way of a (height, width) source."""
+    return -(-height // s), -(-width // s)
 
 
 def shading_bytes(height: int, width: int, channels: int) -> int:
     """What Shading keeps for this source at most: its bytes, or 0 where it reads back as asked."""
     s = shading_stride(height, width, channels)
-    return -(-height // s) * -(-width // s) * channels * 4 if s else 0
+    return int(np.prod(_strided(height, width, s))) * channels * 4 if s else 0
 
 
 def sample_low(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, k: int) -> np.ndarray:
